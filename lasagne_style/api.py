@@ -1,0 +1,248 @@
+"""The Python API: :func:`stylize`, :func:`synthesize` and :func:`score`.
+
+The CLI and the notebook call these; there is no second implementation.
+Images can be given as file paths or as RGB uint8 arrays (H, W, 3).
+"""
+import json
+import os
+
+import numpy as np
+
+from . import __version__, images, optimize, vgg
+from . import weights as weights_module
+from .errors import UserError
+from .objective import Objective, preset as make_config
+
+#: Start image of each preset when ``init`` is not given: the recipe starts
+#: from noise; from the content image our default converges in fewer steps.
+DEFAULT_INIT = {"default": "content", "recipe": "noise"}
+
+_params_cache = {}
+_objective_cache = {}
+
+
+def load_weights(path=None):
+    """VGG19 weights, loaded once per process (see :mod:`.weights`)."""
+    key = os.path.abspath(path) if path else None
+    if key not in _params_cache:
+        _params_cache[key] = weights_module.load(path)
+    return _params_cache[key]
+
+
+def objective_for(config, weights=None):
+    """A compiled :class:`Objective` for ``config``, reused across calls with
+    the same layers (only its weights are updated)."""
+    key = (os.path.abspath(weights) if weights else None, config.normalize,
+           config.content_layers if config.uses_content else (),
+           config.style_layers)
+    if key not in _objective_cache:
+        _objective_cache[key] = Objective(load_weights(weights), config)
+    objective = _objective_cache[key]
+    objective.set_weights(config)
+    return objective
+
+
+def _rgb(image):
+    if isinstance(image, (str, os.PathLike)):
+        return images.load_image(os.fspath(image))
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise UserError("image arrays must be RGB uint8 of shape (H, W, 3)")
+    return array
+
+
+def _check_size(shape, config):
+    stride = vgg.receptive_stride(config.deepest_layer)
+    if min(shape[:2]) < stride:
+        raise UserError("image of %dx%d is too small: layer %s needs at least "
+                        "%dx%d pixels" % (shape[1], shape[0],
+                                          config.deepest_layer, stride, stride))
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value <= 0:
+        raise UserError("%s must be a positive integer, got %r"
+                        % (name, value))
+    return int(value)
+
+
+def _style_inputs(style, shape):
+    """Style image(s) resized to the output's scale (longer side equal)."""
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    longest = max(shape[:2])
+    return [images.preprocess(images.resize(rgb, images.fit_size(rgb.shape,
+                                                                 longest)))
+            for rgb in map(_rgb, styles)]
+
+
+def _start_image(init, shape, content_x, seed):
+    if init == "noise":
+        rng = np.random.RandomState(seed)
+        return rng.uniform(-128, 128, (1, 3) + shape).astype(np.float32)
+    if init == "content":
+        if content_x is None:
+            raise UserError("init 'content' needs a content image")
+        return content_x.copy()
+    return images.preprocess(images.resize(_rgb(init), shape))
+
+
+def _new_seed(seed):
+    if seed is None:
+        return int.from_bytes(os.urandom(4), "little") % (2 ** 31)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed < 2 ** 32:
+        raise UserError("seed must be an integer in [0, 2**32), got %r"
+                        % (seed,))
+    return int(seed)
+
+
+def _run(config, shape, content_x, style, style_blend, init, iters, seed,
+         weights, output, save_every, progress, options):
+    _check_size(shape, config)
+    iters = _positive_int(iters, "iters")
+    seed = _new_seed(seed)
+    style_xs = _style_inputs(style, shape)
+    for x in style_xs:
+        _check_size(x.shape[2:], config)
+    x0 = _start_image(init, shape, content_x, seed)
+    objective = objective_for(config, weights)
+    objective.set_targets((1, 3) + shape, content_x,
+                          objective.style_target(style_xs, style_blend))
+    metadata = {"lasagne_style:version": __version__,
+                "lasagne_style:seed": seed,
+                "lasagne_style:options": json.dumps(dict(options, seed=seed),
+                                                    sort_keys=True)}
+
+    def save(result):
+        if output:
+            images.save_image(output, images.deprocess(result.x), metadata)
+
+    printer = None
+    if progress is True:
+        printer = optimize.ProgressPrinter()
+    elif callable(progress):
+        printer = progress
+    result = optimize.minimize(objective, x0, iters, progress=printer,
+                               on_improvement=save, save_every=save_every)
+    result.image = images.deprocess(result.x)
+    result.seed = seed
+    result.config = config
+    save(result)
+    # What was saved is 8-bit: report its own losses too.
+    saved_loss, saved_terms, _ = objective(images.preprocess(result.image))
+    result.saved_loss, result.saved_terms = saved_loss, saved_terms
+    return result
+
+
+def stylize(content, style, size=512, iters=300, preset="default",
+            content_weight=None, style_weight=None, tv_weight=None,
+            init=None, seed=None, weights=None, style_blend=None,
+            output=None, save_every=0, progress=True, **config_changes):
+    """Render the content image in the style of ``style`` (Gatys et al.).
+
+    Parameters
+    ----------
+    content : path or RGB uint8 array
+        Resized so that its longer side is ``size``.
+    style : path or array, or a list of them
+        Resized to the same longer side. Several styles are mixed by
+        averaging their Gram matrices with the weights ``style_blend``.
+    iters : int
+        Number of loss-and-gradient evaluations.
+    preset : {'default', 'recipe'}
+        Weight set; ``content_weight`` etc. override single weights.
+    init : {'noise', 'content'} or path, optional
+        Start image; the preset's choice when None.
+    seed : int, optional
+        Seed of the noise init; a random one (reported) when None.
+    output : path, optional
+        PNG written atomically at the end and every ``save_every``
+        evaluations when the image improved.
+    progress : bool or callable
+        Print progress lines, or call ``progress(n, total, loss, terms,
+        seconds_per_eval)``.
+
+    Returns
+    -------
+    optimize.Result
+        With ``image`` (RGB uint8), ``loss``, ``terms``, ``history``,
+        ``seed``, and ``saved_loss``/``saved_terms`` of the 8-bit image.
+    """
+    config = make_config(preset, content_weight=content_weight,
+                         style_weight=style_weight, tv_weight=tv_weight,
+                         **config_changes)
+    size = _positive_int(size, "size")
+    rgb = _rgb(content)
+    shape = images.fit_size(rgb.shape, size)
+    content_x = images.preprocess(images.resize(rgb, shape))
+    init = DEFAULT_INIT[preset] if init is None else init
+    options = dict(mode="transfer", size=size, iters=iters, preset=preset,
+                   content_weight=config.content_weight,
+                   style_weight=config.style_weight,
+                   tv_weight=config.tv_weight, init=str(init),
+                   style_blend=style_blend)
+    return _run(config, shape, content_x if config.uses_content else None,
+                style, style_blend, init, iters, seed, weights, output,
+                save_every, progress, options)
+
+
+def synthesize(style, size=256, width=None, height=None, iters=300,
+               preset="default", style_weight=None, tv_weight=None, init="noise",
+               seed=None, weights=None, style_blend=None, output=None,
+               save_every=0, progress=True, **config_changes):
+    """Texture synthesis: match the style statistics only, from noise.
+
+    The output keeps the (first) style image's aspect ratio with its longer
+    side ``size``, unless ``width`` and ``height`` are given. Other
+    parameters as in :func:`stylize`.
+    """
+    config = make_config(preset, content_weight=0.0, style_weight=style_weight,
+                         tv_weight=tv_weight, **config_changes)
+    styles = [_rgb(s) for s in (style if isinstance(style, (list, tuple))
+                                else [style])]
+    if width is not None or height is not None:
+        if width is None or height is None:
+            raise UserError("give both width and height, or neither")
+        shape = (_positive_int(height, "height"), _positive_int(width, "width"))
+    else:
+        shape = images.fit_size(styles[0].shape, _positive_int(size, "size"))
+    options = dict(mode="texture", size=size, width=width, height=height,
+                   iters=iters, preset=preset, style_weight=config.style_weight,
+                   tv_weight=config.tv_weight, init=str(init),
+                   style_blend=style_blend)
+    return _run(config, shape, None, styles, style_blend, init, iters, seed,
+                weights, output, save_every, progress, options)
+
+
+def score(image, style, content=None, preset="default", content_weight=None,
+          style_weight=None, tv_weight=None, weights=None, style_blend=None,
+          **config_changes):
+    """Loss terms of ``image`` exactly as the optimiser defines them.
+
+    The image is scored at its own size; the style is resized to its scale
+    and the content (if given) to its exact size. Without a content image
+    the content term is 0 (a texture's score).
+
+    Returns
+    -------
+    dict
+        ``content``, ``style``, ``tv`` (weighted) and ``total``.
+    """
+    if content is None:
+        content_weight = 0.0
+    config = make_config(preset, content_weight=content_weight,
+                         style_weight=style_weight, tv_weight=tv_weight,
+                         **config_changes)
+    rgb = _rgb(image)
+    shape = rgb.shape[:2]
+    _check_size(shape, config)
+    objective = objective_for(config, weights)
+    content_x = None
+    if config.uses_content:
+        content_x = images.preprocess(images.resize(_rgb(content), shape))
+    style_xs = _style_inputs(style, shape)
+    objective.set_targets((1, 3) + shape, content_x,
+                          objective.style_target(style_xs, style_blend))
+    total, terms, _ = objective(images.preprocess(rgb))
+    return dict(terms, total=total)

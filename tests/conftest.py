@@ -1,0 +1,29 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SAMPLES = os.path.join(ROOT, "samples")
+sys.path.insert(0, HERE)  # for `reference`
+
+import lasagne_style.compat  # noqa: E402
+
+lasagne_style.compat.apply()
+
+
+@pytest.fixture(scope="session")
+def params():
+    from lasagne_style.api import load_weights
+    return load_weights()
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(0)
+
+
+def sample(name):
+    return os.path.join(SAMPLES, name)

@@ -1,0 +1,51 @@
+"""The compatibility fixes: Theano flags, BLAS linkage, Lasagne import."""
+import numpy as np
+
+from lasagne_style import compat
+
+
+def test_user_flags_override_ours():
+    from theano.configparser import parse_config_string
+    flags = compat.theano_flags("floatX=float64,blas.ldflags=-lmine", "/lib x")
+    parsed = parse_config_string(flags)
+    assert parsed["floatX"] == "float64"
+    assert parsed["blas.ldflags"] == "-lmine"
+    # our values survive Theano's comma splitting intact
+    ours = parse_config_string(compat.theano_flags("", "/a,b"))
+    assert ours["blas.ldflags"] == compat.blas_flags("/a,b")["blas.ldflags"]
+    assert "-Dsgemm_=scipy_sgemm_" in ours["gcc.cxxflags"]
+
+
+def test_without_openblas_the_numpy_distutils_probe_is_skipped():
+    from theano.configparser import parse_config_string
+    assert parse_config_string(compat.theano_flags("", None))[
+        "blas.ldflags"] == ""
+
+
+def test_theano_uses_scipy_openblas_and_gemm_is_correct():
+    import theano
+    import theano.tensor as T
+    assert compat.blas_library is not None
+    assert "scipy_openblas" in theano.config.blas.ldflags
+    assert theano.config.floatX == "float32"
+    a, b = T.matrices("a", "b")
+    f = theano.function([a, b], T.dot(a, b))
+    ops = [type(node.op).__name__ for node in f.maker.fgraph.toposort()]
+    assert any("Dot22" in op or "Gemm" in op for op in ops), ops
+    rng = np.random.RandomState(0)
+    A = rng.rand(70, 50).astype(np.float32)
+    B = rng.rand(50, 30).astype(np.float32)
+    np.testing.assert_allclose(f(A, B), A @ B, rtol=1e-5)
+
+
+def test_lasagne_imports_and_average_pooling_works():
+    import lasagne  # noqa: F401  (fails on Theano 1.0 without the shim)
+    import theano
+    import theano.tensor as T
+    from theano.tensor.signal import downsample
+    x = T.tensor4()
+    f = theano.function([x], downsample.max_pool_2d(
+        x, (2, 2), ignore_border=True, mode="average_exc_pad"))
+    data = np.arange(2 * 5 * 6, dtype=np.float32).reshape(1, 2, 5, 6)
+    expected = data[:, :, :4, :].reshape(1, 2, 2, 2, 3, 2).mean(axis=(3, 5))
+    np.testing.assert_allclose(f(data), expected)

@@ -1,0 +1,147 @@
+"""Loss terms and the compiled objective against numpy and finite
+differences."""
+import numpy as np
+import pytest
+
+import reference
+from lasagne_style import api, images, losses
+from lasagne_style.objective import LossConfig, preset
+from lasagne_style.errors import UserError
+
+
+def compile_f64(build):
+    import theano
+    import theano.tensor as T
+    a = T.TensorType("float64", (False,) * 4)("a")
+    b = T.TensorType("float64", (False,) * 4)("b")
+    return theano.function([a, b], build(a, b), on_unused_input="ignore")
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_content_loss(rng, normalize):
+    F, P = rng.randn(1, 5, 4, 3), rng.randn(1, 5, 4, 3)
+    f = compile_f64(lambda a, b: losses.content_loss(a, b, normalize))
+    expected = 0.5 * np.sum((F - P) ** 2) / (F.size if normalize else 1)
+    assert f(F, P) == pytest.approx(expected, rel=1e-6)
+
+
+def test_gram_and_style_loss(rng):
+    import theano
+    import theano.tensor as T
+    F = np.abs(rng.randn(1, 6, 5, 4))
+    A = reference.gram(rng.randn(6, 20))
+    x = T.TensorType("float64", (False,) * 4)("x")
+    a = T.dmatrix("a")
+    g, loss = theano.function([x, a], [losses.gram(x),
+                                       losses.gram_loss(x, a)])(F, A)
+    np.testing.assert_allclose(g, reference.gram(F[0]), rtol=1e-10)
+    N, M = 6, 20
+    expected = np.sum((reference.gram(F[0]) - A) ** 2) / (4.0 * N**2 * M**2)
+    assert loss == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_total_variation(rng, normalize):
+    X = rng.randn(1, 3, 7, 6) * 20
+    f = compile_f64(lambda a, b: losses.total_variation(a, normalize))
+    expected = reference.total_variation(X[0]) / (42 if normalize else 1)
+    assert f(X, X) == pytest.approx(expected, rel=1e-6)
+
+
+def small_objective(config, rng, size=(32, 40)):
+    objective = api.objective_for(config)
+    shape = (1, 3) + size
+    content = rng.uniform(-100, 100, shape).astype(np.float32)
+    style = rng.uniform(-100, 100, (1, 3, 48, 48)).astype(np.float32)
+    objective.set_targets(shape, content if config.uses_content else None,
+                          objective.style_target([style]))
+    return objective, shape
+
+
+@pytest.mark.parametrize("name", ["default", "recipe"])
+def test_gradient_matches_finite_differences(rng, name):
+    objective, shape = small_objective(preset(name), rng)
+    x = rng.uniform(-100, 100, shape).astype(np.float32)
+    _, _, grad = objective(x)
+    for _ in range(3):
+        d = rng.randn(*shape).astype(np.float32)
+        d /= np.linalg.norm(d)
+        h = 1.0  # pixels span 255 units; float32 needs a sizeable step
+        numeric = (objective(x + h * d)[0] - objective(x - h * d)[0]) / (2 * h)
+        analytic = float(np.sum(grad.astype(np.float64) * d))
+        assert numeric == pytest.approx(analytic, rel=2e-2,
+                                        abs=1e-3 * np.linalg.norm(grad))
+
+
+def test_score_agrees_with_numpy_recipe_losses(params, rng):
+    image, content, style = (rng.randint(0, 256, (32, 32, 3)).astype(np.uint8)
+                             for _ in range(3))
+    ours = api.score(image, style, content=content, preset="recipe")
+    expected = reference.recipe_losses(image, content, style, params)
+    for term in ("content", "style", "tv", "total"):
+        assert ours[term] == pytest.approx(expected[term], rel=1e-3), term
+
+
+def test_terms_sum_to_total_and_weights_apply_without_recompiling(rng):
+    config = preset("default")
+    objective, shape = small_objective(config, rng)
+    x = rng.uniform(-100, 100, shape).astype(np.float32)
+    total, terms, _ = objective(x)
+    assert total == pytest.approx(sum(terms.values()), rel=1e-5)
+    doubled = config.replace(style_weight=2 * config.style_weight)
+    assert api.objective_for(doubled) is objective
+    total2, terms2, _ = objective(x)
+    assert terms2["style"] == pytest.approx(2 * terms["style"], rel=1e-5)
+    assert terms2["content"] == pytest.approx(terms["content"], rel=1e-6)
+
+
+def test_normalized_terms_do_not_grow_with_size(params):
+    # The same photo and painting at two sizes: with the default preset the
+    # ratio content/style stays put; with the recipe's it grows with pixels.
+    from conftest import sample
+    photo = images.load_image(sample("grace_hopper.jpg"))
+    painting = images.load_image(sample("night_cafe.jpg"))
+    ratios, positions = {}, {}
+    for name in ("default", "recipe"):
+        for size in (64, 128):
+            shape = images.fit_size(photo.shape, size)
+            positions[size] = (shape[0] // 8) * (shape[1] // 8)  # conv4_2
+            x = images.resize(painting, shape)
+            terms = api.score(x, painting, content=photo, preset=name)
+            ratios[name, size] = terms["content"] / terms["style"]
+    growth_default = ratios["default", 128] / ratios["default", 64]
+    growth_recipe = ratios["recipe", 128] / ratios["recipe", 64]
+    assert 0.5 < growth_default < 2.0
+    # the recipe's content term is a sum over conv4_2's N x M elements
+    assert growth_recipe == pytest.approx(
+        growth_default * positions[128] / positions[64], rel=1e-3)
+
+
+def test_style_targets_blend_and_rescale(params, rng):
+    objective = api.objective_for(preset("default", content_weight=0.0))
+    rgb = rng.randint(0, 256, (32, 32, 3)).astype(np.uint8)
+    s1 = images.preprocess(rgb)
+    s2 = rng.uniform(-100, 100, (1, 3, 64, 48)).astype(np.float32)
+    g1 = objective.style_target([s1])
+    g2 = objective.style_target([s2])
+    mixed = objective.style_target([s1, s2], [3.0, 1.0])
+    only_first = objective.style_target([s1, s2], [1.0, 0.0])
+    for a, b, m, o in zip(g1, g2, mixed, only_first):
+        np.testing.assert_allclose(m, 0.75 * a + 0.25 * b, rtol=1e-5,
+                                   atol=1e-6 * np.abs(m).max())
+        np.testing.assert_allclose(o, a, rtol=1e-6)
+    # per-position Gram of conv1_1 equals numpy's G / M
+    F = reference.vgg_features(rgb, params, {"conv1_1"})["conv1_1"]
+    np.testing.assert_allclose(g1[0], reference.gram(F) / (32 * 32),
+                               rtol=2e-3, atol=1e-3 * np.abs(g1[0]).max())
+    with pytest.raises(UserError):
+        objective.style_target([s1], [0.0])
+
+
+def test_config_validation():
+    with pytest.raises(UserError, match="content weight"):
+        preset("default", content_weight=float("nan"))
+    with pytest.raises(UserError, match="unknown preset"):
+        preset("fancy")
+    with pytest.raises(UserError, match="unknown layer"):
+        LossConfig(1, 1, 1, True, style_layers=("conv9_9",))

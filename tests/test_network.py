@@ -1,0 +1,62 @@
+"""VGG19 built with Lasagne against a direct numpy forward pass."""
+import numpy as np
+import pytest
+
+import reference
+from lasagne_style import vgg
+
+
+@pytest.fixture(scope="module")
+def forward(params):
+    import lasagne
+    import theano
+    import theano.tensor as T
+    x = T.tensor4("x")
+    net = vgg.build(params, "conv5_1", input_var=x)
+    names = ["conv1_1", "pool1", "conv2_1", "pool2", "conv3_1", "pool3",
+             "conv4_2", "pool4", "conv5_1"]
+    fn = theano.function([x], lasagne.layers.get_output(
+        [net[n] for n in names]))
+    return lambda image: dict(zip(names, fn(image)))
+
+
+def test_output_shapes(forward, rng):
+    out = forward(rng.randn(1, 3, 37, 50).astype(np.float32))
+    assert out["conv1_1"].shape == (1, 64, 37, 50)
+    assert out["pool1"].shape == (1, 64, 18, 25)
+    assert out["conv2_1"].shape == (1, 128, 18, 25)
+    assert out["conv3_1"].shape == (1, 256, 9, 12)
+    assert out["conv4_2"].shape == (1, 512, 4, 6)
+    assert out["conv5_1"].shape == (1, 512, 2, 3)
+    assert vgg.receptive_stride("conv5_1") == 16
+    assert vgg.receptive_stride("conv1_1") == 1
+
+
+def test_only_needed_layers_are_built(params):
+    net = vgg.build(params, "conv3_1")
+    assert "conv3_1" in net and "conv3_2" not in net and "pool3" not in net
+
+
+def test_responses_equal_numpy_cross_correlation(forward, params, rng):
+    from lasagne_style.images import preprocess
+    rgb = rng.randint(0, 256, (20, 24, 3)).astype(np.uint8)
+    out = forward(preprocess(rgb))
+    expected = reference.vgg_features(rgb, params, {"conv1_1", "conv2_1",
+                                                    "conv3_1"})
+    for name in ("conv1_1", "conv2_1", "conv3_1"):
+        scale = np.abs(expected[name]).max()
+        np.testing.assert_allclose(out[name][0], expected[name],
+                                   atol=1e-5 * scale, rtol=1e-4)
+
+
+def test_filters_are_not_flipped(forward, params):
+    # An impulse in the blue channel: around it, a cross-correlation
+    # reproduces each kernel reversed (a convolution would give it upright).
+    x = np.zeros((1, 3, 16, 16), np.float32)
+    x[0, 0, 8, 8] = 100.0
+    W, b = params[0]
+    out = forward(x)["conv1_1"][0]
+    expected = np.maximum(100.0 * W[:, 0, ::-1, ::-1] + b[:, None, None], 0)
+    np.testing.assert_allclose(out[:, 7:10, 7:10], expected, atol=1e-3)
+    flipped = np.maximum(100.0 * W[:, 0] + b[:, None, None], 0)
+    assert np.abs(out[:, 7:10, 7:10] - flipped).max() > 1.0
