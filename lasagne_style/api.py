@@ -34,7 +34,7 @@ def objective_for(config, weights=None):
     the same layers (only its weights are updated)."""
     key = (os.path.abspath(weights) if weights else None, config.normalize,
            config.content_layers if config.uses_content else (),
-           config.style_layers)
+           config.style_layers, config.statistic)
     if key not in _objective_cache:
         _objective_cache[key] = Objective(load_weights(weights), config)
     objective = _objective_cache[key]

@@ -1,18 +1,18 @@
-"""The three loss terms of Gatys et al., as Theano expressions.
+"""The content and total-variation loss terms, as Theano expressions (the
+style term depends on the statistic: see :mod:`lasagne_style.statistics`).
 
 Notation (per layer): features ``F`` of the generated image reshaped to
-N channels x M positions, the same for the target (``P`` for content, Gram
-``A`` for style).
+N channels x M positions, ``P`` those of the content image.
 
 * content   ``L_c = 1/2 sum (F - P)^2``
-* style     ``E_l = 1/(4 N^2 M^2) sum (G - A)^2`` with ``G = F F^T``
 * variation ``L_tv = sum ((x[i+1,j]-x[i,j])^2 + (x[i,j+1]-x[i,j])^2)^1.25``
 
 These are the recipe's definitions (``normalize=False``). The content and
-variation sums grow with the number of pixels while the style term, divided
-by ``M^2``, does not. With ``normalize=True`` they are divided by the number
-of summed elements (``N M`` for content, the pixel count for variation), so
-that one set of weights balances the terms the same way at every image size.
+variation sums grow with the number of pixels while the recipe's style term,
+``1/(4 N^2 M^2) sum (G - A)^2``, does not. With ``normalize=True`` they are
+divided by the number of summed elements (``N M`` for content, the pixel
+count for variation), so that one set of weights balances the terms the same
+way at every image size.
 """
 import theano.tensor as T
 
@@ -32,20 +32,6 @@ def content_loss(features, target, normalize=False):
     if normalize:
         loss /= T.cast(features.size, "float32")
     return loss
-
-
-def gram(features):
-    """Unnormalized Gram matrix ``G = F F^T`` of (1, N, H, W) features."""
-    F = as_matrix(features)
-    return T.dot(F, F.T)
-
-
-def gram_loss(features, target_gram):
-    """``1/(4 N^2 M^2) sum (G - A)^2``, computed as ``1/4 sum ((G-A)/(NM))^2``
-    so float32 intermediate values stay small."""
-    N = T.cast(features.shape[1], "float32")
-    M = num_positions(features)
-    return 0.25 * T.sqr((gram(features) - target_gram) / (N * M)).sum()
 
 
 def total_variation(x, normalize=False, power=1.25):

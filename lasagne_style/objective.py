@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from . import vgg
+from . import statistics, vgg
 from .errors import UserError
-from .losses import content_loss, gram, gram_loss, total_variation
+from .losses import as_matrix, content_loss, num_positions, total_variation
 
 import lasagne  # noqa: E402  (vgg applied the compatibility fixes)
 import theano  # noqa: E402
@@ -38,6 +38,7 @@ class LossConfig:
     content_layers: tuple = CONTENT_LAYERS
     style_layers: tuple = STYLE_LAYERS
     style_layer_weights: tuple = None
+    statistic: str = "gram"
 
     def __post_init__(self):
         for name in ("content_weight", "style_weight", "tv_weight"):
@@ -50,6 +51,7 @@ class LossConfig:
             if layer not in vgg.CONV_LAYERS:
                 raise UserError("unknown layer %r (choose from %s)"
                                 % (layer, ", ".join(vgg.CONV_LAYERS)))
+        statistics.get(self.statistic)  # raises for an unknown name
         if not self.style_layers:
             raise UserError("at least one style layer is needed")
         weights = self.style_layer_weights
@@ -111,12 +113,13 @@ class Objective:
     params : list of (W, b)
         VGG19 weights.
     config : LossConfig
-        Layers are fixed at construction; weights can be changed later with
-        :meth:`set_weights` at no compilation cost.
+        Layers and statistic are fixed at construction; weights can be
+        changed later with :meth:`set_weights` at no compilation cost.
     """
 
     def __init__(self, params, config):
         self.config = config
+        self.statistic = statistics.get(config.statistic)
         self.content_layers = (config.content_layers if config.uses_content
                                else ())
         self.style_layers = config.style_layers
@@ -129,8 +132,13 @@ class Objective:
 
         self._content_targets = [_shared(4, "P_" + n)
                                  for n in self.content_layers]
-        self._style_targets = [_shared(2, "A_" + n) for n in self.style_layers]
-        self._weights = {name: theano.shared(np.float32(0), name=name)
+        self._style_targets = [[_shared(ndim, "t_" + n)
+                                for ndim in self.statistic.component_ndims]
+                               for n in self.style_layers]
+        self._style_coefficients = [[_shared(0, "s_" + n) for _ in t]
+                                    for n, t in zip(self.style_layers,
+                                                    self._style_targets)]
+        self._weights = {name: _shared(0, name)
                          for name in ("content", "style", "tv")}
         self._layer_weights = theano.shared(np.ones(len(self.style_layers),
                                                     np.float32))
@@ -140,18 +148,22 @@ class Objective:
                        for n, P in zip(self.content_layers,
                                        self._content_targets)),
                       T.constant(np.float32(0)))
-        style = sum(self._layer_weights[i] * gram_loss(features[n], A)
-                    for i, (n, A) in enumerate(zip(self.style_layers,
-                                                   self._style_targets)))
+        style, described = T.constant(np.float32(0)), []
+        for i, n in enumerate(self.style_layers):
+            F, M = as_matrix(features[n]), num_positions(features[n])
+            components = self.statistic.components(F, M, n)
+            described += components + [statistics.gram(F, M)]
+            for c, t, s in zip(components, self._style_targets[i],
+                               self._style_coefficients[i]):
+                style += self._layer_weights[i] * s * T.sqr(c - t).sum()
         terms = [self._weights["content"] * content,
                  self._weights["style"] * style,
                  self._weights["tv"] * total_variation(x, normalize)]
         total = terms[0] + terms[1] + terms[2]
         self._loss_and_grad = theano.function(
             [x], [total] + terms + [T.grad(total, x)])
-        self._represent = theano.function(
-            [x], [features[n] for n in self.content_layers]
-            + [gram(features[n]) for n in self.style_layers])
+        self._describe = theano.function(
+            [x], [features[n] for n in self.content_layers] + described)
         self.set_weights(config)
 
     def set_weights(self, config):
@@ -163,14 +175,27 @@ class Objective:
                                                  np.float32))
         self.config = config
 
+    def describe_style(self, image):
+        """Per style layer: (components, per-position Gram) of ``image``."""
+        out = self._describe(image)[len(self.content_layers):]
+        k = len(self.statistic.component_ndims) + 1
+        return [(out[i:i + k - 1], out[i + k - 1])
+                for i in range(0, len(out), k)]
+
     def style_target(self, style_images, blend=None):
-        """Blend-weighted average of the styles' Gram matrices, per layer.
+        """Blend-weighted average of the styles' statistics, per layer.
 
         Parameters
         ----------
         style_images : list of (1, 3, H, W) preprocessed arrays
         blend : list of float, optional
             Non-negative weights (normalized to sum to 1); equal by default.
+
+        Returns
+        -------
+        list of (components, gram)
+            Per style layer, the averaged components and the averaged
+            per-position Gram matrix (which sets the layer's loss scale).
         """
         if blend is None:
             blend = [1.0] * len(style_images)
@@ -180,35 +205,33 @@ class Objective:
             raise UserError("need one non-negative blend weight per style "
                             "image, not all zero")
         blend = blend / blend.sum()
-        grams = None
-        n_content = len(self.content_layers)
+        target = None
         for w, image in zip(blend, style_images):
-            layer_grams = self._represent(image)[n_content:]
-            # Grams grow with the number of positions M: average G / M, then
-            # scale back to the generated image's M when the target is set.
-            per_position = [w * G / _positions(image, n)
-                            for G, n in zip(layer_grams, self.style_layers)]
-            grams = per_position if grams is None else [
-                a + b for a, b in zip(grams, per_position)]
-        return grams
+            layers = [([w * c for c in components], w * gram)
+                      for components, gram in self.describe_style(image)]
+            target = layers if target is None else [
+                ([a + b for a, b in zip(ca, cb)], ga + gb)
+                for (ca, ga), (cb, gb) in zip(target, layers)]
+        return target
 
-    def set_targets(self, shape, content_image=None, style_grams=None):
-        """Set the targets for generated images of ``shape`` (1, 3, H, W).
-
-        ``style_grams`` are per-position Grams from :meth:`style_target`;
-        they are scaled by the number of positions of the generated image so
-        that a style image of another size gives the same statistics.
-        """
+    def set_targets(self, shape, content_image=None, style_target=None):
+        """Set the content features (of ``content_image``, which must have
+        the generated image's ``shape``) and the style statistics (from
+        :meth:`style_target`)."""
         if self.content_layers:
             if content_image is None or content_image.shape != shape:
                 raise ValueError("a content image of shape %s is needed"
                                  % (shape,))
             for P, F in zip(self._content_targets,
-                            self._represent(content_image)):
+                            self._describe(content_image)):
                 P.set_value(F)
-        for A, G, n in zip(self._style_targets, style_grams,
-                           self.style_layers):
-            A.set_value(np.asarray(G * _positions(shape, n), np.float32))
+        for shared, coefficients, (components, gram) in zip(
+                self._style_targets, self._style_coefficients, style_target):
+            for t, value in zip(shared, components):
+                t.set_value(np.asarray(value, np.float32))
+            for s, value in zip(coefficients, statistics.layer_coefficients(
+                    components, gram)):
+                s.set_value(np.float32(value))
 
     def __call__(self, x):
         """Loss terms and gradient at image ``x`` (1, 3, H, W).
@@ -224,13 +247,3 @@ class Objective:
             np.asarray(x, np.float32))
         return float(total), {"content": float(content), "style": float(style),
                               "tv": float(tv)}, grad
-
-
-def _positions(image_or_shape, layer):
-    """Number of positions M of ``layer`` for an input image or its shape."""
-    shape = getattr(image_or_shape, "shape", image_or_shape)
-    h, w = shape[2], shape[3]
-    for name in vgg.LAYERS[:vgg.LAYERS.index(layer)]:
-        if name.startswith("pool"):
-            h, w = h // 2, w // 2
-    return float(h * w)
