@@ -69,6 +69,9 @@ def _add_loss_options(p, content=True):
                         "weights, tuned for 600 px)")
     if content:
         p.add_argument("--content-weight", type=_weight)
+    p.add_argument("--stat", dest="statistic", default="gram",
+                   help="style statistic: gram (default), mean, meancov, "
+                        "sliced")
     p.add_argument("--style-weight", type=_weight)
     p.add_argument("--tv-weight", type=_weight)
     if content:
@@ -124,6 +127,24 @@ def build_parser():
                    help="noise (default) or an image path")
     _add_loss_options(p, content=False)
 
+    p = sub.add_parser("compare", help="compare style statistics side by "
+                       "side (figure + cross-evaluation table)")
+    p.add_argument("--styles", nargs="+", required=True)
+    p.add_argument("--contents", nargs="*", default=[],
+                   help="one per style (or fewer): adds stylization rows")
+    p.add_argument("--stats", nargs="+", default=None,
+                   help="default: gram mean meancov sliced")
+    p.add_argument("-o", "--output", required=True, help="figure (PNG)")
+    p.add_argument("--table", help="CSV table (default: OUTPUT with .csv)")
+    p.add_argument("--size", type=_positive_int, default=256)
+    p.add_argument("--iters", type=_positive_int, default=200)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--preset", default="default")
+
+    p = sub.add_parser("info", help="print the seed and options stored in "
+                       "an output PNG")
+    p.add_argument("image")
+
     p = sub.add_parser("score", help="print the loss terms of an image")
     p.add_argument("image")
     p.add_argument("--style", nargs="+", required=True)
@@ -142,7 +163,7 @@ def _check_output(path):
 
 def _config_changes(args):
     changes = {}
-    for name in ("content_layers", "style_layers"):
+    for name in ("content_layers", "style_layers", "statistic"):
         if getattr(args, name, None):
             changes[name] = getattr(args, name)
     return changes
@@ -194,10 +215,9 @@ def _run(args):
 
 
 def _write_json(path, data):
-    tmp = path + ".tmp-%d" % os.getpid()
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    from .images import write_atomically
+    write_atomically(path, lambda f: f.write(json.dumps(data, indent=1)
+                                             .encode()))
 
 
 def _score(args):
@@ -214,11 +234,56 @@ def _score(args):
     return 0
 
 
+def _compare(args):
+    from . import compare, statistics
+    from .images import load_image, write_atomically
+
+    stats = args.stats or list(statistics.STATISTICS)
+    for name in stats:
+        statistics.get(name)
+    if len(args.contents) > len(args.styles):
+        raise UserError("give at most one content image per style image")
+    table_path = args.table or os.path.splitext(args.output)[0] + ".csv"
+    for path in (args.output, table_path):
+        _check_output(path)
+    for path in args.styles + args.contents:
+        load_image(path)  # fail now, not after an hour of work
+    rows = compare.run(args.styles, args.contents, stats, size=args.size,
+                       iters=args.iters, seed=args.seed, preset=args.preset,
+                       progress=lambda line: print(line, file=sys.stderr,
+                                                   flush=True))
+    compare.figure(rows, args.output)
+    text = compare.table(rows)
+    write_atomically(table_path, lambda f: f.write(text.encode()))
+    print(text, end="")
+    print("saved %s and %s" % (args.output, table_path))
+    return 0
+
+
+def _info(args):
+    from PIL import Image
+
+    from .images import load_image
+    load_image(args.image)  # one-line errors for missing or broken files
+    with Image.open(args.image) as im:
+        text = {k: v for k, v in getattr(im, "text", {}).items()
+                if k.startswith("lasagne_style:")}
+    if not text:
+        raise UserError("%s carries no lasagne_style metadata" % args.image)
+    for key in sorted(text):
+        print("%s: %s" % (key.split(":", 1)[1], text[key]))
+    return 0
+
+
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         if args.command == "score":
             return _score(args)
+        if args.command == "compare":
+            return _compare(args)
+        if args.command == "info":
+            return _info(args)
         return _run(args)
     except UserError as e:
         print("lasagne-style: error: %s" % e, file=sys.stderr)

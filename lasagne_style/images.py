@@ -90,11 +90,7 @@ def pixel_bounds(shape):
 
 def save_image(path, rgb, metadata=None):
     """Write an RGB uint8 array as PNG (or any format Pillow infers from the
-    extension), atomically: a temporary file in the same directory is renamed
-    over ``path`` only once it is complete."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UserError("output directory does not exist: %s" % directory)
+    extension) atomically, with ``metadata`` as PNG text chunks."""
     im = Image.fromarray(np.asarray(rgb, dtype=np.uint8))
     ext = os.path.splitext(path)[1].lower() or ".png"
     kwargs = {}
@@ -103,14 +99,25 @@ def save_image(path, rgb, metadata=None):
         for key, value in metadata.items():
             info.add_text(key, str(value))
         kwargs["pnginfo"] = info
+    fmt = Image.registered_extensions().get(ext, "PNG")
+    write_atomically(path, lambda f: im.save(f, format=fmt, **kwargs))
+
+
+def write_atomically(path, write):
+    """Call ``write(file)`` on a temporary file in the directory of ``path``
+    and rename it over ``path`` only once it is complete, so a crash never
+    leaves a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UserError("output directory does not exist: %s" % directory)
+    suffix = os.path.splitext(path)[1]
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=ext, dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
     except OSError as e:
         raise UserError("cannot write to %s (%s)" % (directory, e.strerror))
     try:
         with os.fdopen(fd, "wb") as f:
-            im.save(f, format=Image.registered_extensions().get(ext, "PNG"),
-                    **kwargs)
+            write(f)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

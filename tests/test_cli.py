@@ -37,6 +37,10 @@ def run_main(argv, capsys):
      "unknown layer"),
     (["transfer", "{cork}", "{cork}", "-o", "{out}", "--weights",
       "{text}"], "cannot read weights"),
+    (["texture", "{cork}", "-o", "{out}", "--stat", "median"],
+     "unknown statistic"),
+    (["compare", "--styles", "{cork}", "--stats", "median", "-o", "{out}"],
+     "unknown statistic"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys, argv,
@@ -82,3 +86,59 @@ def test_cli_subprocess_texture_and_score(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("lasagne-style: error: image not found: %s"
                                    % (tmp_path / "nope.png"))
+
+
+def cli_command(*args):
+    return [sys.executable, "-m", "lasagne_style.cli"] + list(args)
+
+
+def test_same_seed_gives_byte_identical_files_and_info_reads_it(tmp_path,
+                                                                capsys):
+    outs = [tmp_path / "a.png", tmp_path / "b.png"]
+    for out in outs:
+        assert cli.main(["texture", sample("cork.png"), "-o", str(out),
+                         "--size", "32", "--iters", "4", "--seed", "11",
+                         "-q"]) == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+    capsys.readouterr()
+    assert cli.main(["info", str(outs[0])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "seed: 11" in lines
+    assert any(line.startswith("version: ") for line in lines)
+    assert cli.main(["info", sample("cork.png")]) == 2
+
+
+def test_sigint_keeps_the_best_image(tmp_path):
+    import signal
+    out = tmp_path / "long.png"
+    proc = subprocess.Popen(cli_command("texture", sample("cork.png"), "-o",
+                                        str(out), "--size", "48", "--iters",
+                                        "100000", "--seed", "0"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    for line in proc.stderr:  # progress lines; wait until optimising
+        if line.startswith("eval") and not line.startswith("eval      1/"):
+            break
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "best image so far" in stderr
+    with Image.open(out) as im:
+        im.load()
+        assert im.size == (48, 48)
+
+
+def test_compare_writes_figure_and_table(tmp_path):
+    out = tmp_path / "grid.png"
+    proc = subprocess.run(cli_command(
+        "compare", "--styles", sample("cork.png"), "--contents",
+        sample("grace_hopper.jpg"), "--stats", "gram", "mean", "--size", "32",
+        "--iters", "3", "-o", str(out)), capture_output=True, text=True,
+        cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as im:
+        assert im.size[0] > 300
+    rows = (tmp_path / "grid.csv").read_text().splitlines()
+    assert rows[0].split(",")[:6] == ["kind", "content", "style", "optimised",
+                                      "dist_gram", "dist_mean"]
+    assert len(rows) == 1 + 2 * 2

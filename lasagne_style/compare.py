@@ -1,0 +1,130 @@
+"""Side-by-side comparison of style statistics, and their cross-evaluation.
+
+Rows: one texture per style image, then one stylization per (content, style)
+pair; columns: the inputs, then one result per statistic. For every result,
+the table gives its style distance to the target under *every* statistic
+(the unweighted style term, ``sum_l E_l``), which shows what each statistic
+constrains and what it leaves free.
+"""
+import csv
+import io
+import time
+
+import numpy as np
+
+from . import api, images
+from .statistics import STATISTICS
+
+
+def style_distances(image, style, stats, preset="default"):
+    """Unweighted style term of ``image`` under each statistic in ``stats``."""
+    return {s: api.score(image, style, preset=preset, style_weight=1.0,
+                         tv_weight=0.0, statistic=s)["style"] for s in stats}
+
+
+def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
+        seed=0, preset="default", progress=None):
+    """Compute every cell of the comparison.
+
+    Returns
+    -------
+    list of dict
+        One per row: ``kind`` ('texture' or 'transfer'), ``style``,
+        ``content`` (or None), and ``results``: statistic -> dict with
+        ``image``, ``seconds`` and ``distances`` (statistic -> float).
+    """
+    rows = [dict(kind="texture", style=s, content=None) for s in styles]
+    rows += [dict(kind="transfer", style=s, content=c)
+             for c, s in zip(contents, styles)]
+    for row in rows:
+        row["results"] = {}
+        for stat in stats:
+            start = time.perf_counter()
+            if row["kind"] == "texture":
+                result = api.synthesize(row["style"], size=size, iters=iters,
+                                        seed=seed, preset=preset,
+                                        statistic=stat, progress=False)
+            else:
+                result = api.stylize(row["content"], row["style"], size=size,
+                                     iters=iters, seed=seed, preset=preset,
+                                     statistic=stat, progress=False)
+            seconds = time.perf_counter() - start
+            row["results"][stat] = dict(
+                image=result.image, seconds=seconds,
+                distances=style_distances(result.image, row["style"], stats,
+                                          preset))
+            if progress:
+                progress("%s %s, %s: %.0f s" % (row["kind"], _name(
+                    row["content"] or row["style"]), stat, seconds))
+    return rows
+
+
+def _name(path):
+    import os
+    return os.path.splitext(os.path.basename(str(path)))[0]
+
+
+def table(rows):
+    """CSV text: one line per (row, optimised statistic), one column per
+    evaluating statistic, plus the run time."""
+    stats = list(rows[0]["results"])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["kind", "content", "style", "optimised"]
+                    + ["dist_" + s for s in stats] + ["seconds"])
+    for row in rows:
+        for stat, cell in row["results"].items():
+            writer.writerow([row["kind"], _name(row["content"] or ""),
+                             _name(row["style"]), stat]
+                            + ["%.6g" % cell["distances"][s] for s in stats]
+                            + ["%.1f" % cell["seconds"]])
+    return out.getvalue()
+
+
+def figure(rows, path, cell_inches=2.2):
+    """Save the comparison grid (via matplotlib) atomically to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    stats = list(rows[0]["results"])
+    n_inputs = 2 if any(r["content"] for r in rows) else 1
+    fig, axes = plt.subplots(len(rows), n_inputs + len(stats), squeeze=False,
+                             figsize=(cell_inches * (n_inputs + len(stats)),
+                                      cell_inches * len(rows)))
+    for r, row in enumerate(rows):
+        inputs = [("style", row["style"])]
+        if n_inputs == 2:
+            inputs.insert(0, ("content", row["content"]))
+        for c, (label, path_or_none) in enumerate(inputs):
+            ax = axes[r, c]
+            if path_or_none is not None:
+                ax.imshow(images.load_image(path_or_none))
+                ax.set_title("%s: %s" % (label, _name(path_or_none)),
+                             fontsize=8)
+        for c, stat in enumerate(stats, start=n_inputs):
+            cell = row["results"][stat]
+            axes[r, c].imshow(cell["image"])
+            axes[r, c].set_title("%s %s" % (row["kind"], stat), fontsize=9)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_frame_on(False)
+    fig.tight_layout()
+    images.write_atomically(path, lambda f: fig.savefig(
+        f, format="png", dpi=100))
+    plt.close(fig)
+    return path
+
+
+def summary(rows):
+    """Mean over rows of each (optimised, evaluated) distance, relative to
+    the distance of the result optimised for the evaluating statistic."""
+    stats = list(rows[0]["results"])
+    matrix = np.zeros((len(stats), len(stats)))
+    for row in rows:
+        for i, opt in enumerate(stats):
+            for j, ev in enumerate(stats):
+                own = row["results"][ev]["distances"][ev]
+                matrix[i, j] += row["results"][opt]["distances"][ev] / max(
+                    own, 1e-30)
+    return stats, matrix / len(rows)
