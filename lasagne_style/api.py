@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from . import __version__, images, optimize, vgg
+from . import disc as adversarial
 from . import weights as weights_module
 from .errors import UserError
 from .objective import Objective, preset as make_config
@@ -98,7 +99,7 @@ def _new_seed(seed):
 
 
 def _run(config, shape, content_x, style, style_blend, init, iters, seed,
-         weights, output, save_every, progress, options):
+         weights, output, save_every, progress, options, disc_options=None):
     _check_size(shape, config)
     iters = _positive_int(iters, "iters")
     seed = _new_seed(seed)
@@ -106,9 +107,15 @@ def _run(config, shape, content_x, style, style_blend, init, iters, seed,
     for x in style_xs:
         _check_size(x.shape[2:], config)
     x0 = _start_image(init, shape, content_x, seed)
-    objective = objective_for(config, weights)
-    objective.set_targets((1, 3) + shape, content_x,
-                          objective.style_target(style_xs, style_blend))
+    if config.statistic == "disc":
+        if len(style_xs) != 1:
+            raise UserError("the discriminator loss takes one style image")
+        disc_options = disc_options or adversarial.DiscOptions()
+        options = dict(options, disc=disc_options.__dict__)
+    else:
+        objective = objective_for(config, weights)
+        objective.set_targets((1, 3) + shape, content_x,
+                              objective.style_target(style_xs, style_blend))
     metadata = {"lasagne_style:version": __version__,
                 "lasagne_style:seed": seed,
                 "lasagne_style:options": json.dumps(dict(options, seed=seed),
@@ -123,22 +130,31 @@ def _run(config, shape, content_x, style, style_blend, init, iters, seed,
         printer = optimize.ProgressPrinter()
     elif callable(progress):
         printer = progress
-    result = optimize.minimize(objective, x0, iters, progress=printer,
-                               on_improvement=save, save_every=save_every)
+    if config.statistic == "disc":
+        result = adversarial.run(load_weights(weights), config, disc_options,
+                                 x0, style_xs[0], content_x, iters, printer,
+                                 seed)
+    else:
+        result = optimize.minimize(objective, x0, iters, progress=printer,
+                                   on_improvement=save, save_every=save_every)
     result.image = images.deprocess(result.x)
     result.seed = seed
     result.config = config
     save(result)
-    # What was saved is 8-bit: report its own losses too.
-    saved_loss, saved_terms, _ = objective(images.preprocess(result.image))
-    result.saved_loss, result.saved_terms = saved_loss, saved_terms
+    if config.statistic == "disc":
+        result.saved_loss, result.saved_terms = result.loss, result.terms
+    else:
+        # What was saved is 8-bit: report its own losses too.
+        result.saved_loss, result.saved_terms, _ = objective(
+            images.preprocess(result.image))
     return result
 
 
 def stylize(content, style, size=512, iters=300, preset="default",
             content_weight=None, style_weight=None, tv_weight=None,
             init=None, seed=None, weights=None, style_blend=None,
-            output=None, save_every=0, progress=True, **config_changes):
+            output=None, save_every=0, progress=True, disc=None,
+            **config_changes):
     """Render the content image in the style of ``style`` (Gatys et al.).
 
     Parameters
@@ -184,13 +200,13 @@ def stylize(content, style, size=512, iters=300, preset="default",
                    style_blend=style_blend)
     return _run(config, shape, content_x if config.uses_content else None,
                 style, style_blend, init, iters, seed, weights, output,
-                save_every, progress, options)
+                save_every, progress, options, disc)
 
 
 def synthesize(style, size=256, width=None, height=None, iters=300,
                preset="default", style_weight=None, tv_weight=None, init="noise",
                seed=None, weights=None, style_blend=None, output=None,
-               save_every=0, progress=True, **config_changes):
+               save_every=0, progress=True, disc=None, **config_changes):
     """Texture synthesis: match the style statistics only, from noise.
 
     The output keeps the (first) style image's aspect ratio with its longer
@@ -212,7 +228,7 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
                    tv_weight=config.tv_weight, init=str(init),
                    style_blend=style_blend)
     return _run(config, shape, None, styles, style_blend, init, iters, seed,
-                weights, output, save_every, progress, options)
+                weights, output, save_every, progress, options, disc)
 
 
 def score(image, style, content=None, preset="default", content_weight=None,
@@ -229,6 +245,9 @@ def score(image, style, content=None, preset="default", content_weight=None,
     dict
         ``content``, ``style``, ``tv`` (weighted) and ``total``.
     """
+    if config_changes.get("statistic") == "disc":
+        raise UserError("the discriminator loss has no fixed target to score "
+                        "against: score with gram, mean, meancov or sliced")
     if content is None:
         content_weight = 0.0
     config = make_config(preset, content_weight=content_weight,

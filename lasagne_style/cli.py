@@ -71,7 +71,7 @@ def _add_loss_options(p, content=True):
         p.add_argument("--content-weight", type=_weight)
     p.add_argument("--stat", dest="statistic", default="gram",
                    help="style statistic: gram (default), mean, meancov, "
-                        "sliced")
+                        "sliced, or disc (adversarial, transfer/texture)")
     p.add_argument("--style-weight", type=_weight)
     p.add_argument("--tv-weight", type=_weight)
     if content:
@@ -100,6 +100,19 @@ def _add_run_options(p, default_size):
     p.add_argument("--log", metavar="JSON", help="write the loss history here")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress lines")
+    g = p.add_argument_group("discriminator loss (--stat disc)")
+    g.add_argument("--disc", default="quadratic",
+                   help="logreg, quadratic (default) or mlp")
+    g.add_argument("--disc-loss", default="swap",
+                   help="image loss: swap (non-saturating, default) or "
+                        "confusion (cross-entropy against 1/2)")
+    g.add_argument("--disc-steps", type=_positive_int, default=5,
+                   help="D updates per round (default 5)")
+    g.add_argument("--disc-every", type=_positive_int, default=1,
+                   help="image steps per round (default 1)")
+    g.add_argument("--disc-lr", type=_weight, default=0.01)
+    g.add_argument("--image-lr", type=_weight, default=2.0,
+                   help="Adam step on pixels, 0..255 units (default 2)")
 
 
 def build_parser():
@@ -185,6 +198,11 @@ def _run(args):
                   style_blend=args.style_blend, output=args.output,
                   save_every=args.save_every, progress=not args.quiet,
                   init=args.init, **_config_changes(args))
+    if args.statistic == "disc":
+        from .disc import DiscOptions
+        common["disc"] = DiscOptions(
+            kind=args.disc, loss=args.disc_loss, d_steps=args.disc_steps,
+            d_every=args.disc_every, d_lr=args.disc_lr, x_lr=args.image_lr)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if args.command == "transfer":
         result = api.stylize(args.content, args.style, size=args.size,

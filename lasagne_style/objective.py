@@ -51,7 +51,8 @@ class LossConfig:
             if layer not in vgg.CONV_LAYERS:
                 raise UserError("unknown layer %r (choose from %s)"
                                 % (layer, ", ".join(vgg.CONV_LAYERS)))
-        statistics.get(self.statistic)  # raises for an unknown name
+        if self.statistic != "disc":  # disc: see lasagne_style.disc
+            statistics.get(self.statistic)  # raises for an unknown name
         if not self.style_layers:
             raise UserError("at least one style layer is needed")
         weights = self.style_layer_weights

@@ -134,11 +134,13 @@ class ProgressPrinter:
         if not (self.tty or last or n == 1 or n % self.every == 0):
             return
         eta = seconds_per_eval * (total_evals - n)
-        line = ("eval %*d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)  "
-                "%.2f s/eval  ETA %s" % (len(str(total_evals)), n, total_evals,
-                                         loss, terms["content"],
-                                         terms["style"], terms["tv"],
-                                         seconds_per_eval, _duration(eta)))
+        line = "eval %*d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)" % (
+            len(str(total_evals)), n, total_evals, loss, terms["content"],
+            terms["style"], terms["tv"])
+        if terms.get("accuracy"):  # discriminator runs
+            line += "  D acc " + " ".join("%.2f" % a
+                                          for a in terms["accuracy"])
+        line += "  %.2f s/eval  ETA %s" % (seconds_per_eval, _duration(eta))
         if self.tty:
             self.stream.write("\r\033[K" + line + ("\n" if last else ""))
         else:

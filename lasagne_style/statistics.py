@@ -130,7 +130,7 @@ STATISTICS = {cls.name: cls() for cls in (Gram, Mean, MeanCov, Sliced)}
 def get(name):
     from .errors import UserError
     if name not in STATISTICS:
-        raise UserError("unknown statistic %r (choose from %s)"
+        raise UserError("unknown statistic %r (choose from %s, or disc)"
                         % (name, ", ".join(STATISTICS)))
     return STATISTICS[name]
 
