@@ -52,14 +52,15 @@ class DiscOptions:
 
     ``d_steps`` discriminator updates every ``d_every`` image updates;
     ``d_lr`` and ``x_lr`` are Adam learning rates (``x_lr`` in pixel units
-    of the 0..255 range); ``rank`` of the quadratic form; ``hidden`` units
-    of the MLP.
+    of the 0..255 range); ``d_decay`` an L2 penalty on D's weights;
+    ``rank`` of the quadratic form; ``hidden`` units of the MLP.
     """
     kind: str = "quadratic"
     loss: str = "swap"
     d_steps: int = 5
     d_every: int = 1
     d_lr: float = 0.01
+    d_decay: float = 0.0
     x_lr: float = 2.0
     rank: int = 16
     hidden: int = 64
@@ -77,6 +78,8 @@ class DiscOptions:
         for name in ("d_lr", "x_lr"):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise UserError("%s must be a positive number" % name)
+        if not np.isfinite(self.d_decay) or self.d_decay < 0:
+            raise UserError("d_decay must be a number >= 0")
 
 
 def build_discriminator(kind, channels, rank=16, hidden=64):
@@ -169,6 +172,12 @@ class AdversarialMatcher:
             fake_standardized.append((fake - mean) / std)
             self.fake_logits.append(lasagne.layers.get_output(
                 l_out, fake_standardized[-1]))
+        if options.d_decay:
+            # keeps D's logits moderate when it could separate the samples
+            # perfectly (deep layers: more channels than positions)
+            d_loss += options.d_decay * lasagne.regularization.\
+                regularize_network_params(self.layers,
+                                          lasagne.regularization.l2)
         params = lasagne.layers.get_all_params(self.layers, trainable=True)
         self._fake_features = theano.function([], fake_standardized)
         self._d_step = theano.function(
@@ -196,33 +205,35 @@ class AdversarialMatcher:
         return float(out[0]), [float(a) for a in out[1:]]
 
 
-def image_step(x, loss, lr, bounds=None):
+def image_step(x, loss, lr, bounds=None, outputs=()):
     """Compile one Adam step on the shared variable ``x`` minimising
-    ``loss``, projected onto ``bounds`` = (low, high) arrays if given."""
+    ``loss``, projected onto ``bounds`` = (low, high) arrays if given. The
+    function returns ``[loss] + outputs``, evaluated before the step."""
     updates = lasagne.updates.adam(loss, [x], lr)
     if bounds is not None:
         updates[x] = T.clip(updates[x], *bounds)
-    return theano.function([], loss, updates=updates)
+    return theano.function([], [loss] + list(outputs), updates=updates)
 
 
 def alternate(matcher, x_step, iterations, options, progress=None,
-              extra_terms=None, history=None):
+              describe=None, history=None):
     """The adversarial loop: ``d_steps`` D updates every ``d_every``
     iterations, then one X step. Appends one dict per iteration to
-    ``history`` (kept on interruption) and returns it."""
+    ``history`` (kept on interruption) and returns it; ``describe`` turns
+    the X step's extra outputs into entries of that dict."""
     history = [] if history is None else history
     accuracies, start = [], time.perf_counter()
     for n in range(1, iterations + 1):
         if (n - 1) % options.d_every == 0:
             _, accuracies = matcher.train(options.d_steps)
-        loss = float(x_step())
-        entry = dict(eval=n, loss=loss, accuracy=accuracies,
+        values = x_step()
+        entry = dict(eval=n, loss=float(values[0]), accuracy=accuracies,
                      time=time.perf_counter() - start)
-        if extra_terms is not None:
-            entry.update(extra_terms())
+        if describe is not None:
+            entry.update(describe(*values[1:]))
         history.append(entry)
         if progress is not None:
-            progress(n, iterations, loss, entry, entry["time"] / n)
+            progress(n, iterations, entry["loss"], entry, entry["time"] / n)
     return history
 
 
@@ -242,8 +253,6 @@ def run(params, config, options, x0, style_x, content_x, iterations,
         that decreases monotonically, so "best" has no meaning here);
         ``history`` entries carry each D's accuracy.
     """
-    if not np.isfinite(x0).all():
-        raise UserError("non-finite start image")
     low, high = pixel_bounds(x0.shape)
     x = theano.shared(np.clip(x0, low, high).astype(np.float32), name="x")
     net = vgg.build(params, config.deepest_layer)
@@ -269,19 +278,19 @@ def run(params, config, options, x0, style_x, content_x, iterations,
     loss = (adversarial + np.float32(config.content_weight * scale) * content
             + np.float32(config.tv_weight * scale) * tv)
     x_step = image_step(x, loss, options.x_lr,
-                        (low.astype(np.float32), high.astype(np.float32)))
-    terms = theano.function([], [adversarial, content, tv])
+                        (low.astype(np.float32), high.astype(np.float32)),
+                        outputs=[adversarial, content, tv])
 
-    def extra_terms():
-        a, c, t = terms()
-        return dict(style=float(a), content=float(c) * config.content_weight
-                    * scale, tv=float(t) * config.tv_weight * scale)
+    def describe(adversarial_value, content_value, tv_value):
+        return dict(style=float(adversarial_value),
+                    content=float(content_value) * config.content_weight * scale,
+                    tv=float(tv_value) * config.tv_weight * scale)
 
     result = Result()
     start = time.perf_counter()
     try:
-        alternate(matcher, x_step, iterations, options, progress,
-                  extra_terms, result.history)
+        alternate(matcher, x_step, iterations, options, progress, describe,
+                  result.history)
         result.stopped = "budget"
     except KeyboardInterrupt:
         result.stopped = "interrupted"

@@ -142,3 +142,16 @@ def test_compare_writes_figure_and_table(tmp_path):
     assert rows[0].split(",")[:6] == ["kind", "content", "style", "optimised",
                                       "dist_gram", "dist_mean"]
     assert len(rows) == 1 + 2 * 2
+
+
+def test_a_size_that_does_not_fit_in_memory_is_refused(tmp_path, capsys,
+                                                       monkeypatch):
+    from lasagne_style import api
+    monkeypatch.setattr(api, "available_memory", lambda: 2e9)
+    out = tmp_path / "big.png"
+    code, _, err = run_main(["texture", sample("cork.png"), "-o", str(out),
+                             "--size", "2000"], capsys)
+    assert code == 2
+    assert "needs about 14.0 GB of memory but only 2.0 GB" in err
+    assert not out.exists()
+    assert api.estimated_memory((512, 512)) == pytest.approx(1.27e9, rel=0.05)
