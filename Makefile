@@ -12,7 +12,7 @@ SAMPLES := samples
 find_python = $(firstword $(foreach p,$(PYTHON) python3.11 python3.10 python3.9 python3.8 python3,\
   $(shell command -v $(p) >/dev/null 2>&1 && $(p) -c 'import sys; sys.exit(not (3,8) <= sys.version_info[:2] < (3,12))' 2>/dev/null && echo $(p))))
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench notebook clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,20 @@ test: setup
 
 bench: setup
 	$(PY) -m lasagne_style.bench
+
+# Execute notebooks/neural_style.ipynb in place at full quality: ~3000 loss
+# evaluations at 256 px, about an hour at ~1 s each on 2 cores (see Speed in
+# README). Its section 5 shows the statistics comparison, made first if missing.
+COMPARE := docs/statistics/compare.png
+
+notebook: setup $(COMPARE)
+	LASAGNE_STYLE_FAST=0 $(VENV)/bin/jupyter-execute --inplace --timeout=-1 \
+	  --kernel_name=python3 notebooks/neural_style.ipynb
+
+$(COMPARE): | $(STAMP)
+	$(CLI) compare --styles $(SAMPLES)/pere_tanguy.jpg $(SAMPLES)/night_cafe.jpg $(SAMPLES)/brick_wall.png \
+	  --contents $(SAMPLES)/coffee_cup.jpg $(SAMPLES)/grace_hopper.jpg $(SAMPLES)/roebling_bridge.jpg \
+	  --size 256 --iters 150 -o $@
 
 clean:
 	rm -rf $(VENV) out build *.egg-info weights/*.npz

@@ -24,7 +24,14 @@ setup(
         "setuptools<82",           # Lasagne 0.1 imports pkg_resources
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        "test": [
+            "pytest>=7",
+            # tests/test_notebook.py and `make notebook` execute
+            # notebooks/neural_style.ipynb in a python3 kernel
+            "nbclient>=0.7",
+            "nbformat>=5",
+            "ipykernel>=6",
+        ],
     },
     entry_points={"console_scripts": [
         "lasagne-style = lasagne_style.cli:main",

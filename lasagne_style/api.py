@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from . import __version__, images, optimize, vgg
+from . import __version__, colors, images, optimize, vgg
 from . import disc as adversarial
 from . import weights as weights_module
 from .errors import UserError
@@ -132,7 +132,11 @@ def _new_seed(seed):
 
 
 def _run(config, shape, content_x, style, style_blend, init, iters, seed,
-         weights, output, save_every, progress, options, disc_options=None):
+         weights, output, save_every, progress, options, disc_options=None,
+         finish=None):
+    """Optimise and save; ``finish`` maps the optimised RGB image to the
+    one returned and saved (colour preservation)."""
+    finish = finish or (lambda rgb: rgb)
     _check_size(shape, config)
     _check_memory(shape)
     iters = _positive_int(iters, "iters")
@@ -154,7 +158,8 @@ def _run(config, shape, content_x, style, style_blend, init, iters, seed,
 
     def save(result):
         if output:
-            images.save_image(output, images.deprocess(result.x), metadata)
+            images.save_image(output, finish(images.deprocess(result.x)),
+                              metadata)
 
     printer = optimize.ProgressPrinter() if progress is True else (
         progress if callable(progress) else None)
@@ -168,7 +173,8 @@ def _run(config, shape, content_x, style, style_blend, init, iters, seed,
                               objective.style_target(style_xs, style_blend))
         result = optimize.minimize(objective, x0, iters, progress=printer,
                                    on_improvement=save, save_every=save_every)
-    result.image = images.deprocess(result.x)
+    optimised = images.deprocess(result.x)
+    result.image = finish(optimised)
     result.seed, result.config = seed, config
     save(result)
     if adversarial_run:
@@ -177,7 +183,7 @@ def _run(config, shape, content_x, style, style_blend, init, iters, seed,
     else:
         # what was saved is 8-bit: report its own losses too
         result.saved_loss, result.saved_terms, _ = objective(
-            images.preprocess(result.image))
+            images.preprocess(optimised))
     return result
 
 
@@ -185,7 +191,7 @@ def stylize(content, style, size=512, iters=300, preset="default",
             content_weight=None, style_weight=None, tv_weight=None,
             init=None, seed=None, weights=None, style_blend=None,
             output=None, save_every=0, progress=True, disc=None,
-            **config_changes):
+            preserve_colors=None, **config_changes):
     """Render the content image in the style of ``style`` (Gatys et al.).
 
     Parameters
@@ -209,6 +215,10 @@ def stylize(content, style, size=512, iters=300, preset="default",
     progress : bool or callable
         Print progress lines, or call ``progress(n, total, loss, terms,
         seconds_per_eval)``.
+    disc : disc.DiscOptions, optional
+        Settings of the discriminator loss (``statistic='disc'``).
+    preserve_colors : {None, 'luminance', 'histogram'}
+        Keep the content's colours (see :mod:`lasagne_style.colors`).
 
     Returns
     -------
@@ -222,16 +232,31 @@ def stylize(content, style, size=512, iters=300, preset="default",
     size = _positive_int(size, "size")
     rgb = _rgb(content)
     shape = images.fit_size(rgb.shape, size)
-    content_x = images.preprocess(images.resize(rgb, shape))
+    content_rgb = images.resize(rgb, shape)
+    finish = None
+    if preserve_colors is not None:
+        if preserve_colors not in colors.MODES:
+            raise UserError("unknown colour mode %r (choose from %s)"
+                            % (preserve_colors, ", ".join(colors.MODES)))
+        style = [_rgb(s) for s in (style if isinstance(style, (list, tuple))
+                                   else [style])]
+        if preserve_colors == "histogram":
+            style = [colors.match_histogram(s, content_rgb) for s in style]
+        else:
+            style = [colors.luminance(s, like=content_rgb) for s in style]
+            original_rgb, content_rgb = content_rgb, colors.luminance(
+                content_rgb)
+            finish = lambda y: colors.recombine(y, original_rgb)  # noqa: E731
+    content_x = images.preprocess(content_rgb)
     init = DEFAULT_INIT[preset] if init is None else init
     options = dict(mode="transfer", size=size, iters=iters, preset=preset,
                    content_weight=config.content_weight,
                    style_weight=config.style_weight,
                    tv_weight=config.tv_weight, init=str(init),
-                   style_blend=style_blend)
+                   style_blend=style_blend, preserve_colors=preserve_colors)
     return _run(config, shape, content_x if config.uses_content else None,
                 style, style_blend, init, iters, seed, weights, output,
-                save_every, progress, options, disc)
+                save_every, progress, options, disc, finish)
 
 
 def synthesize(style, size=256, width=None, height=None, iters=300,

@@ -129,6 +129,9 @@ def build_parser():
     _add_run_options(p, 512)
     p.add_argument("--init", help="noise, content or an image path (default: "
                    "content; noise for --preset recipe)")
+    p.add_argument("--preserve-colors", choices=("luminance", "histogram"),
+                   help="keep the photo's colours: transfer luminance only, "
+                        "or give the style the photo's colour statistics")
     _add_loss_options(p)
 
     p = sub.add_parser("texture", help="synthesize a texture from a sample")
@@ -206,7 +209,8 @@ def _run(args):
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if args.command == "transfer":
         result = api.stylize(args.content, args.style, size=args.size,
-                             content_weight=args.content_weight, **common)
+                             content_weight=args.content_weight,
+                             preserve_colors=args.preserve_colors, **common)
     else:
         result = api.synthesize(args.style, size=args.size, width=args.width,
                                 height=args.height, **common)

@@ -1,0 +1,57 @@
+"""The notebook runs end to end in fast mode (LASAGNE_STYLE_FAST=1).
+
+It is executed in memory by nbclient in a python3 kernel of this test's own
+interpreter (the virtualenv's); the committed file is never written.
+"""
+import os
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOK = os.path.join(ROOT, "notebooks", "neural_style.ipynb")
+MAX_BYTES = 5 * 1024 * 1024  # committed outputs must stay small
+
+PROBE = ("import os, sys\n"
+         "print(sys.executable)\n"
+         "print(sys.prefix)\n"
+         "print(FAST)\n"
+         "print(os.getcwd())")
+
+
+def test_notebook_is_small():
+    assert os.path.getsize(NOTEBOOK) < MAX_BYTES
+
+
+def test_notebook_runs_in_fast_mode(monkeypatch):
+    monkeypatch.setenv("LASAGNE_STYLE_FAST", "1")  # inherited by the kernel
+    with open(NOTEBOOK, "rb") as f:
+        committed = f.read()
+    nb = nbformat.reads(committed.decode("utf-8"), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+    notebooks_dir = os.path.dirname(NOTEBOOK)
+    # jupyter_client starts a kernel whose argv[0] is "python" with
+    # sys.executable, i.e. this (virtualenv's) interpreter; checked below.
+    client = nbclient.NotebookClient(
+        nb, kernel_name="python3", timeout=600, startup_timeout=120,
+        allow_errors=False, resources={"metadata": {"path": notebooks_dir}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+
+    probe = "".join(o.get("text", "") for o in nb.cells[-1].outputs
+                    if o.get("output_type") == "stream"
+                    and o.get("name") == "stdout").split("\n")
+    executable, prefix, fast, cwd = probe[:4]
+    assert os.path.abspath(prefix) == os.path.abspath(sys.prefix)
+    assert os.path.abspath(executable) == os.path.abspath(sys.executable)
+    assert fast == "True"
+    assert os.path.realpath(cwd) == os.path.realpath(notebooks_dir)
+    errors = [o for cell in nb.cells if cell.cell_type == "code"
+              for o in cell.outputs if o.get("output_type") == "error"]
+    assert not errors
+    with open(NOTEBOOK, "rb") as f:
+        assert f.read() == committed, "the committed notebook was modified"
