@@ -12,7 +12,7 @@ SAMPLES := samples
 find_python = $(firstword $(foreach p,$(PYTHON) python3.11 python3.10 python3.9 python3.8 python3,\
   $(shell command -v $(p) >/dev/null 2>&1 && $(p) -c 'import sys; sys.exit(not (3,8) <= sys.version_info[:2] < (3,12))' 2>/dev/null && echo $(p))))
 
-.PHONY: setup demo test bench notebook clean
+.PHONY: setup demo test bench notebook compare clean
 
 setup: $(STAMP)
 
@@ -43,19 +43,26 @@ test: setup
 bench: setup
 	$(PY) -m lasagne_style.bench
 
-# Execute notebooks/neural_style.ipynb in place at full quality: ~3000 loss
-# evaluations at 256 px, about an hour at ~1 s each on 2 cores (see Speed in
-# README). Its section 5 shows the statistics comparison, made first if missing.
-COMPARE := docs/statistics/compare.png
+# Execute notebooks/neural_style.ipynb in place at full quality (256 px; about
+# an hour on 2 cores). Its section 5 shows the statistics comparison of
+# `make compare` (24 runs at 256 px, ~30 min with both running side by side).
+STATS_DIR := docs/statistics
+COMPARE_ARGS := --styles $(SAMPLES)/pere_tanguy.jpg $(SAMPLES)/night_cafe.jpg $(SAMPLES)/brick_wall.png \
+  --size 256 --iters 80
 
-notebook: setup $(COMPARE)
+notebook: setup $(STATS_DIR)/textures.png $(STATS_DIR)/transfers.png
 	LASAGNE_STYLE_FAST=0 $(VENV)/bin/jupyter-execute --inplace --timeout=-1 \
 	  --kernel_name=python3 notebooks/neural_style.ipynb
 
-$(COMPARE): | $(STAMP)
-	$(CLI) compare --styles $(SAMPLES)/pere_tanguy.jpg $(SAMPLES)/night_cafe.jpg $(SAMPLES)/brick_wall.png \
+compare: setup
+	# two single-threaded processes use 2 cores better than one with 2 threads
+	OPENBLAS_NUM_THREADS=1 $(CLI) compare $(COMPARE_ARGS) -o $(STATS_DIR)/textures.png & pid=$$!; \
+	OPENBLAS_NUM_THREADS=1 $(CLI) compare $(COMPARE_ARGS) --no-textures \
 	  --contents $(SAMPLES)/coffee_cup.jpg $(SAMPLES)/grace_hopper.jpg $(SAMPLES)/roebling_bridge.jpg \
-	  --size 256 --iters 150 -o $@
+	  -o $(STATS_DIR)/transfers.png && wait $$pid
+
+$(STATS_DIR)/textures.png $(STATS_DIR)/transfers.png: | $(STAMP)
+	$(MAKE) compare
 
 clean:
 	rm -rf $(VENV) out build *.egg-info weights/*.npz

@@ -131,6 +131,14 @@ def _new_seed(seed):
     return int(seed)
 
 
+def _disc_defaults(config_changes):
+    """The discriminator loss uses its own default style layers."""
+    if config_changes.get("statistic") == "disc" and \
+            not config_changes.get("style_layers"):
+        return dict(config_changes, style_layers=adversarial.STYLE_LAYERS)
+    return config_changes
+
+
 def _run(config, shape, content_x, style, style_blend, init, iters, seed,
          weights, output, save_every, progress, options, disc_options=None,
          finish=None):
@@ -228,7 +236,7 @@ def stylize(content, style, size=512, iters=300, preset="default",
     """
     config = make_config(preset, content_weight=content_weight,
                          style_weight=style_weight, tv_weight=tv_weight,
-                         **config_changes)
+                         **_disc_defaults(config_changes))
     size = _positive_int(size, "size")
     rgb = _rgb(content)
     shape = images.fit_size(rgb.shape, size)
@@ -270,7 +278,7 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
     parameters as in :func:`stylize`.
     """
     config = make_config(preset, content_weight=0.0, style_weight=style_weight,
-                         tv_weight=tv_weight, **config_changes)
+                         tv_weight=tv_weight, **_disc_defaults(config_changes))
     styles = [_rgb(s) for s in (style if isinstance(style, (list, tuple))
                                 else [style])]
     if width is not None or height is not None:

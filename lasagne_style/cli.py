@@ -113,6 +113,9 @@ def _add_run_options(p, default_size):
     g.add_argument("--disc-lr", type=_weight, default=0.01)
     g.add_argument("--image-lr", type=_weight, default=2.0,
                    help="Adam step on pixels, 0..255 units (default 2)")
+    g.add_argument("--disc-tv-weight", type=_weight, default=2e-5,
+                   help="total variation against the adversarial loss "
+                        "(default 2e-5; --tv-weight is for L-BFGS runs)")
 
 
 def build_parser():
@@ -152,6 +155,8 @@ def build_parser():
                    help="default: gram mean meancov sliced")
     p.add_argument("-o", "--output", required=True, help="figure (PNG)")
     p.add_argument("--table", help="CSV table (default: OUTPUT with .csv)")
+    p.add_argument("--no-textures", action="store_true",
+                   help="only the stylization rows")
     p.add_argument("--size", type=_positive_int, default=256)
     p.add_argument("--iters", type=_positive_int, default=200)
     p.add_argument("--seed", type=_seed, default=0)
@@ -205,7 +210,8 @@ def _run(args):
         from .disc import DiscOptions
         common["disc"] = DiscOptions(
             kind=args.disc, loss=args.disc_loss, d_steps=args.disc_steps,
-            d_every=args.disc_every, d_lr=args.disc_lr, x_lr=args.image_lr)
+            d_every=args.disc_every, d_lr=args.disc_lr, x_lr=args.image_lr,
+            tv_weight=args.disc_tv_weight)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     if args.command == "transfer":
         result = api.stylize(args.content, args.style, size=args.size,
@@ -265,6 +271,8 @@ def _compare(args):
         statistics.get(name)
     if len(args.contents) > len(args.styles):
         raise UserError("give at most one content image per style image")
+    if args.no_textures and not args.contents:
+        raise UserError("--no-textures needs --contents")
     table_path = args.table or os.path.splitext(args.output)[0] + ".csv"
     for path in (args.output, table_path):
         _check_output(path)
@@ -272,7 +280,7 @@ def _compare(args):
         load_image(path)  # fail now, not after an hour of work
     rows = compare.run(args.styles, args.contents, stats, size=args.size,
                        iters=args.iters, seed=args.seed, preset=args.preset,
-                       progress=lambda line: print(line, file=sys.stderr,
+                       textures=not args.no_textures, progress=lambda line: print(line, file=sys.stderr,
                                                    flush=True))
     compare.figure(rows, args.output)
     text = compare.table(rows)

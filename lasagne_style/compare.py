@@ -23,8 +23,9 @@ def style_distances(image, style, stats, preset="default"):
 
 
 def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
-        seed=0, preset="default", progress=None):
-    """Compute every cell of the comparison.
+        seed=0, preset="default", progress=None, textures=True):
+    """Compute every cell of the comparison (texture rows only if
+    ``textures``).
 
     Returns
     -------
@@ -33,7 +34,8 @@ def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
         ``content`` (or None), and ``results``: statistic -> dict with
         ``image``, ``seconds`` and ``distances`` (statistic -> float).
     """
-    rows = [dict(kind="texture", style=s, content=None) for s in styles]
+    rows = [dict(kind="texture", style=s, content=None)
+            for s in (styles if textures else ())]
     rows += [dict(kind="transfer", style=s, content=c)
              for c, s in zip(contents, styles)]
     for row in rows:

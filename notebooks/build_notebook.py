@@ -40,8 +40,8 @@ Bethge, *A Neural Algorithm of Artistic Style*, 2015; *Texture Synthesis Using C
 
 Everything is computed through the package (`lasagne_style.api`, `.compare`, `.disc`, `.statistics`): the notebook
 holds no second copy of the method. **How to run it:** `make notebook` re-executes it in place at full quality
-(256 px, 200–300 evaluations per image; it needs `docs/statistics/compare.png` and `.csv`, which the same `make`
-target produces with the `lasagne-style compare` command of section 5 if they are missing). With
+(256 px, 100–300 evaluations per image; it needs the figures and tables in `docs/statistics/`, which the same
+`make` target produces with the `lasagne-style compare` commands of section 5 if they are missing). With
 `LASAGNE_STYLE_FAST=1` every run is 48 px and a handful of iterations: a smoke test of the code
 (`tests/test_notebook.py`), whose pictures and numbers mean nothing.
 """)
@@ -88,10 +88,10 @@ if FAST:  # a smoke test: tiny images, a few iterations
     COMPARE_SIZE, COMPARE_ITERS = 48, 3
     DISC_ITERS = 5
 else:     # what `make notebook` runs
-    SIZE, ITERS = 256, 300
-    TRANSFER_SIZE, TRANSFER_ITERS = 256, 300
-    TRADEOFF_ITERS = 200
-    COMPARE_SIZE, COMPARE_ITERS = 256, 150   # as in docs/statistics/compare.png
+    SIZE, ITERS = 256, 200
+    TRANSFER_SIZE, TRANSFER_ITERS = 256, 150
+    TRADEOFF_ITERS = 120
+    COMPARE_SIZE, COMPARE_ITERS = 256, 80    # as in docs/statistics/*.png
     DISC_ITERS = 300
 DPI = 80  # keeps the committed outputs small
 
@@ -464,23 +464,25 @@ statistic (see `lasagne_style/statistics.py`). For `gram` this is exactly the re
 **How the full comparison was produced.** `compare.run` synthesizes one texture per style image and one transfer
 per (content, style) pair with each statistic, from the same seed, and evaluates every result's style distance
 (the unweighted style term $\sum_l E_l$) under *every* statistic — a cross-evaluation that shows what each one
-constrains and what it leaves free. The figure and table below come from the command line
+constrains and what it leaves free. The figures and tables below come from the two command lines
 
 ```
 lasagne-style compare --styles samples/pere_tanguy.jpg samples/night_cafe.jpg samples/brick_wall.png \
-    --contents samples/coffee_cup.jpg samples/grace_hopper.jpg samples/roebling_bridge.jpg \
-    --size 256 --iters 150 -o docs/statistics/compare.png
+    --size 256 --iters 80 -o docs/statistics/textures.png
+lasagne-style compare --styles samples/pere_tanguy.jpg samples/night_cafe.jpg samples/brick_wall.png \
+    --contents samples/coffee_cup.jpg samples/grace_hopper.jpg samples/roebling_bridge.jpg --no-textures \
+    --size 256 --iters 80 -o docs/statistics/transfers.png
 ```
 
-which writes `docs/statistics/compare.png` and `docs/statistics/compare.csv` (rows: textures of the three styles,
-then the transfers coffee cup × Père Tanguy, Grace Hopper × Night Café, Roebling bridge × brick wall; 24 runs at
-256 px, 150 evaluations each). In fast mode the cell runs `compare.run` on one style at 48 px instead, to
-exercise the same code.
+(`make compare` runs both), which write the figures and the CSV tables `docs/statistics/textures.csv` and
+`transfers.csv`: textures of the three styles, then the transfers coffee cup × Père Tanguy, Grace Hopper × Night
+Café, Roebling bridge × brick wall; 24 runs at 256 px, 80 evaluations each. In fast mode the cell runs
+`compare.run` on one style at 48 px instead, to exercise the same code.
 """)
 
 code(r"""
-FIGURE = os.path.join(ROOT, "docs", "statistics", "compare.png")
-TABLE = os.path.join(ROOT, "docs", "statistics", "compare.csv")
+FIGURES = [os.path.join(ROOT, "docs", "statistics", name + ".png") for name in ("textures", "transfers")]
+TABLES = [os.path.splitext(path)[0] + ".csv" for path in FIGURES]
 
 def show_png_file(path, longest=1000):
     # Display an image file downscaled to `longest` pixels, as JPEG (small output).
@@ -500,14 +502,17 @@ if FAST:
     with tempfile.TemporaryDirectory() as folder:
         show_png_file(compare.figure(compare_rows, os.path.join(folder, "compare.png")))
 else:
-    for path in (FIGURE, TABLE):
+    for path in FIGURES + TABLES:
         if not os.path.exists(path):
-            raise FileNotFoundError("%s is missing: run the lasagne-style compare command above "
-                                    "(or `make notebook`, which does)" % path)
-    with open(TABLE, newline="") as f:
-        table_text = f.read()
-    print("docs/statistics/compare.png and compare.csv (lasagne-style compare, 256 px, 150 evaluations)")
-    show_png_file(FIGURE)
+            raise FileNotFoundError("%s is missing: run `make compare`" % path)
+    table_text = ""
+    for path in TABLES:
+        with open(path, newline="") as f:
+            lines = f.read().splitlines(True)
+        table_text += "".join(lines if not table_text else lines[1:])
+    print("docs/statistics/textures.png and transfers.png (lasagne-style compare, 256 px, 80 evaluations)")
+    for path in FIGURES:
+        show_png_file(path)
 """)
 
 code(r"""
