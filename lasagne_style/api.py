@@ -53,6 +53,12 @@ def _rgb(image):
     return array
 
 
+def _as_list(images_or_one):
+    if isinstance(images_or_one, (list, tuple)):
+        return list(images_or_one)
+    return [images_or_one]
+
+
 def _check_size(shape, config):
     stride = vgg.receptive_stride(config.deepest_layer)
     if min(shape[:2]) < stride:
@@ -103,7 +109,7 @@ def _positive_int(value, name):
 
 def _style_inputs(style, shape):
     """Style image(s) resized to the output's scale (longer side equal)."""
-    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    styles = _as_list(style)
     longest = max(shape[:2])
     return [images.preprocess(images.resize(rgb, images.fit_size(rgb.shape,
                                                                  longest)))
@@ -246,8 +252,7 @@ def stylize(content, style, size=512, iters=300, preset="default",
         if preserve_colors not in colors.MODES:
             raise UserError("unknown colour mode %r (choose from %s)"
                             % (preserve_colors, ", ".join(colors.MODES)))
-        style = [_rgb(s) for s in (style if isinstance(style, (list, tuple))
-                                   else [style])]
+        style = [_rgb(s) for s in _as_list(style)]
         if preserve_colors == "histogram":
             style = [colors.match_histogram(s, content_rgb) for s in style]
         else:
@@ -279,8 +284,7 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
     """
     config = make_config(preset, content_weight=0.0, style_weight=style_weight,
                          tv_weight=tv_weight, **_disc_defaults(config_changes))
-    styles = [_rgb(s) for s in (style if isinstance(style, (list, tuple))
-                                else [style])]
+    styles = [_rgb(s) for s in _as_list(style)]
     if width is not None or height is not None:
         if width is None or height is None:
             raise UserError("give both width and height, or neither")

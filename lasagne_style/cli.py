@@ -174,14 +174,6 @@ def build_parser():
     return parser
 
 
-def _check_output(path):
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UserError("output directory does not exist: %s" % directory)
-    if not os.access(directory, os.W_OK):
-        raise UserError("output directory is not writable: %s" % directory)
-
-
 def _config_changes(args):
     changes = {}
     for name in ("content_layers", "style_layers", "statistic"):
@@ -197,9 +189,11 @@ def _raise_interrupt(signum, frame):
 def _run(args):
     from . import api
 
+    from .images import check_output_dir
+
     for path in (args.output, args.log):
         if path:
-            _check_output(path)
+            check_output_dir(path)
     common = dict(iters=args.iters, preset=args.preset,
                   style_weight=args.style_weight, tv_weight=args.tv_weight,
                   seed=args.seed, weights=args.weights,
@@ -264,7 +258,7 @@ def _score(args):
 
 def _compare(args):
     from . import compare, statistics
-    from .images import load_image, write_atomically
+    from .images import check_output_dir, load_image, write_atomically
 
     stats = args.stats or list(statistics.STATISTICS)
     for name in stats:
@@ -275,7 +269,7 @@ def _compare(args):
         raise UserError("--no-textures needs --contents")
     table_path = args.table or os.path.splitext(args.output)[0] + ".csv"
     for path in (args.output, table_path):
-        _check_output(path)
+        check_output_dir(path)
     for path in args.styles + args.contents:
         load_image(path)  # fail now, not after an hour of work
     rows = compare.run(args.styles, args.contents, stats, size=args.size,

@@ -103,13 +103,22 @@ def save_image(path, rgb, metadata=None):
     write_atomically(path, lambda f: im.save(f, format=fmt, **kwargs))
 
 
+def check_output_dir(path):
+    """The directory ``path`` would be written to; UserError unless it
+    exists and is writable (checked before long runs, not after)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise UserError("output directory does not exist: %s" % directory)
+    if not os.access(directory, os.W_OK):
+        raise UserError("output directory is not writable: %s" % directory)
+    return directory
+
+
 def write_atomically(path, write):
     """Call ``write(file)`` on a temporary file in the directory of ``path``
     and rename it over ``path`` only once it is complete, so a crash never
     leaves a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UserError("output directory does not exist: %s" % directory)
+    directory = check_output_dir(path)
     suffix = os.path.splitext(path)[1]
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
