@@ -162,6 +162,11 @@ def build_parser():
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--preset", default="default")
 
+    p = sub.add_parser("batch", help="run the jobs of a CSV/JSON manifest")
+    p.add_argument("manifest")
+    p.add_argument("--jobs", type=_positive_int, default=1,
+                   help="jobs at once (default 1)")
+
     p = sub.add_parser("info", help="print the seed and options stored in "
                        "an output PNG")
     p.add_argument("image")
@@ -299,6 +304,15 @@ def _info(args):
     return 0
 
 
+def _batch(args):
+    from . import batch
+
+    summary = batch.run(args.manifest, args.jobs)
+    print("%d done, %d skipped, %d failed" % tuple(
+        len(summary[k]) for k in ("done", "skipped", "failed")))
+    return 1 if summary["failed"] else 0
+
+
 def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
@@ -308,6 +322,8 @@ def main(argv=None):
             return _compare(args)
         if args.command == "info":
             return _info(args)
+        if args.command == "batch":
+            return _batch(args)
         return _run(args)
     except UserError as e:
         print("lasagne-style: error: %s" % e, file=sys.stderr)

@@ -155,3 +155,36 @@ def test_a_size_that_does_not_fit_in_memory_is_refused(tmp_path, capsys,
     assert "needs about 14.0 GB of memory but only 2.0 GB" in err
     assert not out.exists()
     assert api.estimated_memory((512, 512)) == pytest.approx(1.27e9, rel=0.05)
+
+
+def test_batch_runs_good_jobs_skips_done_ones_and_reports_broken(tmp_path):
+    import shutil
+    shutil.copy(sample("cork.png"), tmp_path / "cork.png")
+    (tmp_path / "exists.png").write_bytes(b"already here")
+    (tmp_path / "jobs.csv").write_text(
+        "command,content,style,output,size,iters,seed\n"
+        "texture,,cork.png,a.png,32,3,1\n"
+        "texture,,missing.png,b.png,32,3,1\n"
+        "texture,,cork.png,exists.png,32,3,1\n"
+        "transfer,cork.png,cork.png,c.png,32,2,1\n")
+    proc = subprocess.run(cli_command("batch", str(tmp_path / "jobs.csv"),
+                                      "--jobs", "2"),
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert proc.stdout.strip().splitlines()[-1] == \
+        "2 done, 1 skipped, 1 failed"
+    assert "image not found: missing.png" in proc.stderr
+    for name in ("a.png", "c.png"):
+        with Image.open(tmp_path / name) as im:
+            assert im.size == (32, 32)
+    assert not (tmp_path / "b.png").exists()
+    assert (tmp_path / "exists.png").read_bytes() == b"already here"
+
+
+def test_batch_manifest_errors(tmp_path, capsys):
+    bad = tmp_path / "jobs.json"
+    bad.write_text("{not json")
+    code, _, err = run_main(["batch", str(bad)], capsys)
+    assert code == 2 and "cannot parse manifest" in err
+    code, _, err = run_main(["batch", str(tmp_path / "none.csv")], capsys)
+    assert code == 2 and "cannot read manifest" in err
