@@ -661,8 +661,12 @@ everything that family can see. Three families (`lasagne_style/disc.py`):
 * `quadratic`: logit $w^\top f+\sum_k a_k(u_k^\top f)^2+b$ — also sees second moments;
 * `mlp`: two hidden 1×1 layers with ReLU — a non-linear boundary.
 
-By default $D$ takes 5 Adam steps per image step (`d_steps=5`). First the same textures as in section 2, with
-each discriminator, next to the Gram result:
+By default $D$ takes 5 Adam steps per image step (`d_steps=5`) and only `conv1_1`, `conv2_1`, `conv3_1` are used:
+deeper layers have more channels than positions (512 channels but only 256 positions at `conv5_1` for a 256 px
+image), so a $D$ separates real from fake perfectly whatever the image, and its gradient carries no texture
+information — with all five Gatys layers the image stayed noise. Adam moves every pixel on its own, so the total
+variation term is much stronger than in the L-BFGS-B runs (`DiscOptions.tv_weight`). First the same textures as
+in section 2, with each discriminator, next to the Gram result:
 """)
 
 code(r"""
