@@ -177,10 +177,11 @@ class Objective:
         self.config = config
 
     def describe_style(self, image):
-        """Per style layer: (components, per-position Gram) of ``image``."""
+        """Per style layer: (target components, per-position Gram) of
+        ``image``, independent of its size."""
         out = self._describe(image)[len(self.content_layers):]
         k = len(self.statistic.component_ndims) + 1
-        return [(out[i:i + k - 1], out[i + k - 1])
+        return [(self.statistic.to_target(out[i:i + k - 1]), out[i + k - 1])
                 for i in range(0, len(out), k)]
 
     def style_target(self, style_images, blend=None):
@@ -226,8 +227,12 @@ class Objective:
             for P, F in zip(self._content_targets,
                             self._describe(content_image)):
                 P.set_value(F)
-        for shared, coefficients, (components, gram) in zip(
-                self._style_targets, self._style_coefficients, style_target):
+        for layer, shared, coefficients, (target, gram) in zip(
+                self.style_layers, self._style_targets,
+                self._style_coefficients, style_target):
+            stride = vgg.receptive_stride(layer)
+            components = self.statistic.from_target(
+                target, (shape[2] // stride) * (shape[3] // stride))
             for t, value in zip(shared, components):
                 t.set_value(np.asarray(value, np.float32))
             for s, value in zip(coefficients, statistics.layer_coefficients(

@@ -11,9 +11,9 @@ name        components                                       matches
 ``gram``    ``G/M = F F^T / M`` (second moments)             E[f f^T]
 ``mean``    ``mu = F 1 / M``                                 E[f]
 ``meancov`` ``mu`` and ``C = (F - mu)(F - mu)^T / M``        E[f], Cov[f]
-``sliced``  quantiles of each row of ``R F``, R a fixed       the marginals
-            random rotation (sliced 1-D optimal transport)   along N
-                                                             directions
+``sliced``  sorted rows of ``R F`` (quantile functions),    the marginals
+            R a fixed random rotation (sliced 1-D optimal    along N
+            transport)                                       directions
 =========== ================================================ ==============
 
 The per-layer loss is the components' mean *relative* squared error, scaled
@@ -56,12 +56,15 @@ def rotation(n, seed):
     return (q * np.sign(np.diag(r))).astype(np.float32)
 
 
-def _quantiles(F, M, rotation_matrix, count=QUANTILES):
-    """Quantiles of each row of ``R F`` at levels (k + 1/2) / count."""
-    projected = T.sort(T.dot(rotation_matrix, F), axis=1)
-    levels = (T.arange(count, dtype="float32") + 0.5) / count
-    index = T.cast(T.floor(levels * M), "int64")
-    return projected[:, index]
+def resample_quantiles(rows, count):
+    """Quantile functions sampled at ``count`` levels ``(k + 1/2) / count``,
+    from rows of sorted values sampled at ``(i + 1/2) / m`` (linear
+    interpolation, numpy)."""
+    m = rows.shape[1]
+    source = (np.arange(m) + 0.5) / m
+    levels = (np.arange(count) + 0.5) / count
+    return np.stack([np.interp(levels, source, row) for row in rows]).astype(
+        np.float32)
 
 
 class Statistic:
@@ -72,6 +75,16 @@ class Statistic:
     def components(self, F, M, layer):
         """Theano expressions of the components of F (N x M), M float."""
         raise NotImplementedError
+
+    def to_target(self, components):
+        """A style image's (numpy) components -> a size-independent target
+        (what is stored and averaged when styles are blended)."""
+        return components
+
+    def from_target(self, target, positions):
+        """A target -> the components to compare with for an image whose
+        layer has ``positions`` positions."""
+        return target
 
 
 class Gram(Statistic):
@@ -102,12 +115,15 @@ class Sliced(Statistic):
     """Sliced 1-D optimal transport (sliced Wasserstein-2 distance).
 
     The features are projected on N fixed random orthonormal directions and
-    the sorted projections compared quantile by quantile: for 1-D
-    distributions, the squared distance between quantile functions is the
-    squared Wasserstein-2 distance. Unlike the Gram matrix it constrains the
-    whole distribution along each direction (e.g. sparsity and skew of the
-    ReLU features), not only second moments; unlike a histogram loss it is
-    differentiable everywhere (sorting permutes the gradient back).
+    each projection's sorted values are compared with the target's quantile
+    function at the same levels: for 1-D distributions, the squared distance
+    between quantile functions is the squared Wasserstein-2 distance. Unlike
+    the Gram matrix it constrains the whole distribution along each
+    direction (e.g. sparsity and skew of the ReLU features), not only second
+    moments; it is differentiable (sorting permutes the gradient back) and
+    every position receives a gradient. Targets are stored as ``QUANTILES``
+    quantiles per direction and resampled to the image's number of
+    positions.
     """
     name = "sliced"
     component_ndims = (2,)
@@ -115,7 +131,13 @@ class Sliced(Statistic):
     def components(self, F, M, layer):
         n = layer_channels(layer)
         seed = sum(map(ord, layer))  # fixed per layer, for a smooth objective
-        return [_quantiles(F, M, T.constant(rotation(n, seed)))]
+        return [T.sort(T.dot(T.constant(rotation(n, seed)), F), axis=1)]
+
+    def to_target(self, components):
+        return [resample_quantiles(components[0], QUANTILES)]
+
+    def from_target(self, target, positions):
+        return [resample_quantiles(target[0], positions)]
 
 
 def layer_channels(layer):
