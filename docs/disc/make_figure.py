@@ -2,7 +2,7 @@
 discriminator type beside the Gram result, and their measured distances.
 
 Run from the repository root: ``.venv/bin/python docs/disc/make_figure.py``
-(about 30 minutes on 2 cores).
+(about 15 minutes on 2 cores).
 """
 import csv
 import os
@@ -24,16 +24,16 @@ SIZE = 256
 
 def runs():
     yield "texture", "gram", lambda: api.synthesize(
-        STYLE, size=SIZE, iters=200, seed=0, progress=False)
+        STYLE, size=SIZE, iters=120, seed=0, progress=False)
     for kind in KINDS:
         yield "texture", kind, lambda: api.synthesize(
-            STYLE, size=SIZE, iters=300, seed=0, progress=False,
+            STYLE, size=SIZE, iters=200, seed=0, progress=False,
             statistic="disc", disc=DiscOptions(kind=kind))
     yield "transfer", "gram", lambda: api.stylize(
-        PHOTO, STYLE, size=SIZE, iters=120, seed=0, progress=False)
+        PHOTO, STYLE, size=SIZE, iters=80, seed=0, progress=False)
     for kind in KINDS:
         yield "transfer", kind, lambda: api.stylize(
-            PHOTO, STYLE, size=SIZE, iters=150, seed=0, progress=False,
+            PHOTO, STYLE, size=SIZE, iters=100, seed=0, progress=False,
             statistic="disc", disc=DiscOptions(kind=kind))
 
 
