@@ -212,6 +212,10 @@ def _run(args):
             d_every=args.disc_every, d_lr=args.disc_lr, x_lr=args.image_lr,
             tv_weight=args.disc_tv_weight)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # A shell starts background jobs with SIGINT ignored, and Python then
+    # keeps it ignored: install the handler so Ctrl-C / kill -INT always
+    # stops the run and keeps the best image.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.command == "transfer":
         result = api.stylize(args.content, args.style, size=args.size,
                              content_weight=args.content_weight,
