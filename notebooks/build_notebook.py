@@ -3,8 +3,11 @@
 The notebook is the source of truth once executed and committed; this script
 only keeps its text reviewable. Run ``python notebooks/build_notebook.py``
 after editing a cell here, then ``make notebook`` to execute it in place.
+``--text-only`` updates only the markdown of the executed notebook (its
+outputs are kept; refused if a code cell changed).
 """
 import os
+import sys
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -435,20 +438,33 @@ for label, rgb in candidates:
         Sigma_s = second_moment(style_feats[name])
         cells.append(gaussian_kl(second_moment(feats[name]), Sigma_s, 1e-3 * np.trace(Sigma_s) / C))
     gram_loss = api.score(rgb, TEXTURE, style_weight=1.0, tv_weight=0.0)["style"]
-    kl_table[label] = cells
+    kl_table[label] = (cells, gram_loss)
     print("%-34s" % label + "".join("%11s" % ("n/a" if np.isnan(c) else "%.3g" % c) for c in cells)
           + "%13.4g" % gram_loss)
+""")
+
+code(r"""
+# (c) in ratios: how much closer the synthesized texture's fitted Gaussians are than those of its noise start
+kl_noise, gram_noise = kl_table["noise (the synthesis start)"]
+kl_other, gram_other = kl_table["another painting (night_cafe)"]
+kl_synth, gram_synth = kl_table["synthesized texture (section 2)"]
+for name, a, b, c in zip(STYLE_LAYERS, kl_noise, kl_other, kl_synth):
+    if not np.isnan(a):
+        print("%-8s KL: noise / synthesized = %8.3g   other painting / synthesized = %8.3g" % (name, a / c, b / c))
+print("Gram loss: noise / synthesized = %.3g   other painting / synthesized = %.3g"
+      % (gram_noise / gram_synth, gram_other / gram_synth))
 """)
 
 md(r"""
 (a) and (b) check the derivation: $\Sigma=G/M$ is the fit, and only $G/M$ matters — (b) changes every feature
 vector yet leaves the fitted Gaussian, hence the Gram loss, where it was (KL at rounding level). In (c), the
-synthesized texture should be compared with noise, its start, and with another painting (see the table; the
-style image against itself is 0 by construction): optimising the Gram loss moves the fitted Gaussians towards the
-style's. Compare also how far the KL falls with how far the Gram loss falls (see table): the KL divides each
-error by the style's variance in that direction, and VGG features have directions of tiny variance (the
-eigenvalues of $G/M$ span several orders of magnitude), so the KL can stay sizeable where the Frobenius-norm Gram
-loss, dominated by the large eigenvalues, is already small.
+synthesized texture is compared with noise, its start, and with another painting (the style image against
+itself is 0 by construction): the ratios printed above are how many times closer, in KL and in Gram loss, the
+synthesized texture's fitted Gaussians are to the style's. Optimising the Gram loss moves the fitted Gaussians
+towards the style's, but the KL falls by much less than the Gram loss: the KL divides each error by the style's
+variance in that direction, and VGG features have directions of tiny variance (the eigenvalues of $G/M$ span
+several orders of magnitude), so the KL stays sizeable where the Frobenius-norm Gram loss, dominated by the
+large eigenvalues, is already small.
 """)
 
 # --------------------------------------------------------------------------
@@ -581,21 +597,26 @@ print("pixels   %8d free values in a 256 x 256 RGB image" % (256 * 256 * 3))
 """)
 
 md(r"""
-**Answer.** Not on its own. The mean keeps $C$ numbers per layer: 1472 over the five style layers, against 305888
-for the Gram matrix and 196608 free values in a 256 × 256 RGB image (the counts above). Matching the mean is
-therefore heavily underdetermined: very many images have the style's mean features, and once the means agree
-nothing in the loss moves the image any further from its (noise) start. Section 4 says what is missing: the mean says how much of each feature there is on
-average, but nothing about which features occur *together* at one position or how strongly they vary; and its
-gradient shifts every position of a layer by the same vector, so the structure of the noise start is removed only
-indirectly, through the network's non-linearities.
+**Answer.** Partly, and less than it seems. The mean keeps $C$ numbers per layer: 1472 over the five style layers,
+against 305888 for the Gram matrix and 196608 free values in a 256 × 256 RGB image (the counts above). Matching
+the mean alone is heavily underdetermined: very many images have the style's mean features, and once the means
+agree nothing in the loss moves the image any further. That it works at all is owed to the network: these are
+means of *deep, non-linear* features, each of which already responds to a local pattern (a colour, an edge
+orientation, a stroke), so their averages say how much of each pattern the image contains. What they cannot say,
+as section 4 showed, is which patterns occur *together* at one position and how strongly each varies: the mean
+is the Gaussian model with a fixed covariance, blind to the second moments.
 
-What the experiment shows:
+What the experiment shows (the numbers are printed by the cell below, from the summary matrix):
 
-* *Figure* — the `mean` column against `gram` and `meancov`, textures and transfers: (see figure).
-* *Table* — the Gram and `meancov` distances of the mean-optimised results compared with those of the results
-  optimised for Gram and `meancov` (see table); the summary matrix above averages these ratios over the six rows
-  (row `mean`, columns `gram` and `meancov`), and its column `mean` shows how well the other statistics match the
-  mean without being asked to (see the summary above).
+* *Figure* — the `mean` textures are recognisable: the means of five layers of *deep, non-linear* features already
+  pin down the palette and the kinds of strokes. But they are flatter than the `gram` and `meancov` ones: the
+  brick joints blur and lose contrast, the paintings' strokes soften.
+* *Table* — the mean-optimised results are far from the style's Gram matrices and covariances, compared with the
+  results optimised for those: the mean leaves the second moments free, and the second moments are what contrast
+  and crisp structure (which features occur *together*) are made of. The other way round, the `meancov` results
+  match the mean almost as closely as the mean-optimised ones (the statistic contains it), while the Gram results
+  do not: $G/M=\Sigma+\mu\mu^\top$ constrains the mean only mixed with the covariance, and $\mu\mu^\top$ is a
+  small part of $G/M$ at most layers.
 
 The number of parameters is not the whole story, though: what matters is *which* moments are kept. Adding the
 covariance (`meancov`) gives a strictly stronger constraint than the Gram matrix (section 4), and per-channel mean
@@ -604,6 +625,18 @@ recognisable style (Li et al., *Demystifying Neural Style Transfer*, 2017; Huang
 mean lacks any measure of spread, not just parameters. The `sliced` statistic of section 6 keeps 256 quantiles
 along each of $C$ directions ($256\,C$ numbers per layer: more than the Gram matrix's $C(C+1)/2$ for $C\le256$,
 about as many for $C=512$) and constrains the shape of the marginals, which no Gaussian model can.
+""")
+
+code(r"""
+# The answer's numbers: rows of the summary matrix above (1 = as close as optimising that statistic directly)
+where = {s: i for i, s in enumerate(stats)}
+def cell_ratio(optimised, measured):
+    return ratio[where[optimised], where[measured]]
+print("optimised for the mean, its results are %.3gx further from the style's Gram matrices and %.3gx further"
+      " from its mean+covariance than the results optimised for those" % (cell_ratio("mean", "gram"), cell_ratio("mean", "meancov")))
+print("optimised for the Gram matrix: %.3gx the mean distance of the mean-optimised results" % cell_ratio("gram", "mean"))
+print("optimised for mean+covariance: %.3gx the mean distance, %.3gx the Gram distance of the Gram-optimised results"
+      % (cell_ratio("meancov", "mean"), cell_ratio("meancov", "gram")))
 """)
 
 # --------------------------------------------------------------------------
@@ -766,7 +799,7 @@ md(r"""
   covariance error stays where it started; `quadratic` matches mean and covariance (both measured on the toy
   features above and asserted in `tests/test_disc.py`). The logistic discriminator is thus the adversarial
   counterpart of the `mean` statistic and the quadratic one of `meancov`, and the textures above can be read
-  against section 5 (see the distance table in this section). An `mlp` can in principle see more than second
+  against section 5 (the distance table printed above). An `mlp` can in principle see more than second
   moments, but only what it actually learns to see at each moment is pushed on.
 * *Against fixed statistics.* There is no fixed target: the loss is not a quantity that decreases, so the result
   is the last image rather than the best, convergence is judged by $D$'s accuracy approaching 0.5 (which only says
@@ -793,12 +826,21 @@ print("\nmachine: %d CPU cores visible; Theano floatX %s; device %s"
 """)
 
 
-def main():
+def main(argv):
+    path = os.path.join(HERE, "neural_style.ipynb")
     nb = new_notebook(cells=CELLS)
+    if "--text-only" in argv:
+        # Update the markdown of the executed notebook, keeping its outputs:
+        # allowed only while every code cell is unchanged.
+        nb = nbformat.read(path, as_version=4)
+        if [c.cell_type for c in nb.cells] != [c.cell_type for c in CELLS] or any(
+                old.source != new.source for old, new in zip(nb.cells, CELLS) if new.cell_type == "code"):
+            sys.exit("code cells changed: rebuild without --text-only and re-execute (make notebook)")
+        for old, new in zip(nb.cells, CELLS):
+            old.source = new.source
     nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)",
                                  "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    path = os.path.join(HERE, "neural_style.ipynb")
+    nb.metadata.setdefault("language_info", {"name": "python"})
     nbformat.validate(nb)
     with open(path, "w", encoding="utf-8") as f:
         nbformat.write(nb, f)
@@ -806,4 +848,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
