@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from . import __version__, colors, images, optimize, vgg
+from . import __version__, checkpoint, colors, images, optimize, vgg
 from . import disc as adversarial
 from . import weights as weights_module
 from .errors import UserError
@@ -145,59 +145,159 @@ def _disc_defaults(config_changes):
     return config_changes
 
 
-def _run(config, shape, content_x, style, style_blend, init, iters, seed,
+def level_shapes(shape, levels):
+    """Output sizes of a coarse-to-fine schedule of ``levels`` levels: the
+    final ``shape`` (H, W) halved ``levels - 1`` times, coarsest first."""
+    return [(max(1, int(round(shape[0] / 2.0 ** k))),
+             max(1, int(round(shape[1] / 2.0 ** k))))
+            for k in reversed(range(levels))]
+
+
+def _run(config, shape, content_rgb, style, style_blend, init, iters, seed,
          weights, output, save_every, progress, options, disc_options=None,
-         finish=None):
-    """Optimise and save; ``finish`` maps the optimised RGB image to the
-    one returned and saved (colour preservation)."""
+         finish=None, multiscale=1, resume=None):
+    """Optimise (coarse to fine when ``multiscale`` > 1) and save.
+
+    ``content_rgb`` is the content at the output size (None for textures);
+    ``finish`` maps the optimised RGB image to the one returned and saved
+    (colour preservation). Each level gets ``iters`` evaluations and starts
+    from the previous level's result, upsampled.
+    """
     finish = finish or (lambda rgb: rgb)
+    iters = _positive_int(iters, "iters")
+    levels = _positive_int(multiscale, "multiscale")
+    shapes = level_shapes(shape, levels)
+    stride = vgg.receptive_stride(config.deepest_layer)
+    if min(shapes[0]) < stride and levels > 1:
+        raise UserError("%d levels need an output of at least %d pixels on "
+                        "its shorter side (the coarsest level must reach %s)"
+                        % (levels, stride * 2 ** (levels - 1),
+                           config.deepest_layer))
     _check_size(shape, config)
     _check_memory(shape)
-    iters = _positive_int(iters, "iters")
-    seed = _new_seed(seed)
-    style_xs = _style_inputs(style, shape)
-    for x in style_xs:
-        _check_size(x.shape[2:], config)
-    x0 = _start_image(init, shape, content_x, seed)
+    styles = [_rgb(s) for s in _as_list(style)]
+    for rgb in styles:
+        _check_size(images.fit_size(rgb.shape, max(shapes[0])), config)
     adversarial_run = config.statistic == "disc"
     if adversarial_run:
-        if len(style_xs) != 1:
+        if len(styles) != 1:
             raise UserError("the discriminator loss takes one style image")
+        if levels > 1 or resume:
+            raise UserError("--multiscale and --resume work with the L-BFGS-B "
+                            "statistics, not with --stat disc")
         disc_options = disc_options or adversarial.DiscOptions()
         options = dict(options, disc=dataclasses.asdict(disc_options))
+    options = dict(options, multiscale=levels)
+    checkpoint_path = checkpoint.path_for(output) if output else None
+    fingerprint = checkpoint.fingerprint(
+        dict(options, config=dataclasses.asdict(config), weights=weights),
+        styles + ([content_rgb] if content_rgb is not None else []))
+    state = checkpoint.load(resume, fingerprint) if resume else None
+    seed = state["seed"] if state else _new_seed(seed)
     metadata = {"lasagne_style:version": __version__,
                 "lasagne_style:seed": seed,
                 "lasagne_style:options": json.dumps(dict(options, seed=seed),
                                                     sort_keys=True)}
 
-    def save(result):
+    def content_at(level_shape):
+        if content_rgb is None:
+            return None
+        return images.preprocess(images.resize(content_rgb, level_shape))
+
+    def at_output_size(x):
+        return x if x.shape[2:] == shape else \
+            images.resize_preprocessed(x, shape)
+
+    def save(x):
         if output:
-            images.save_image(output, finish(images.deprocess(result.x)),
-                              metadata)
+            images.save_image(output, finish(images.deprocess(
+                at_output_size(x))), metadata)
 
     printer = optimize.ProgressPrinter() if progress is True else (
         progress if callable(progress) else None)
     if adversarial_run:
-        result = adversarial.run(load_weights(weights), config, disc_options,
-                                 x0, style_xs[0], content_x, iters, printer,
-                                 seed)
-    else:
-        objective = objective_for(config, weights)
-        objective.set_targets((1, 3) + shape, content_x,
-                              objective.style_target(style_xs, style_blend))
-        result = optimize.minimize(objective, x0, iters, progress=printer,
-                                   on_improvement=save, save_every=save_every)
-    optimised = images.deprocess(result.x)
-    result.image = finish(optimised)
-    result.seed, result.config = seed, config
-    save(result)
-    if adversarial_run:
+        result = adversarial.run(
+            load_weights(weights), config, disc_options,
+            _start_image(init, shape, content_at(shape), seed),
+            _style_inputs(styles, shape)[0],
+            content_at(shape) if config.uses_content else None, iters,
+            printer, seed)
+        result.image = finish(images.deprocess(result.x))
+        save(result.x)
         # no fixed target to re-score against: report the last step's loss
         result.saved_loss, result.saved_terms = result.loss, result.terms
+        result.seed, result.config = seed, config
+        return result
+
+    objective = objective_for(config, weights)
+
+    def set_targets(level_shape):
+        objective.set_targets(
+            (1, 3) + level_shape,
+            content_at(level_shape) if config.uses_content else None,
+            objective.style_target(_style_inputs(styles, level_shape),
+                                   style_blend))
+
+    first, done, x = 0, 0, None
+    history, seconds = [], 0.0
+    if state:
+        first, done, x = state["level"], state["evaluations"], state["x"]
+        history, seconds = state["history"], state["seconds"]
+        if done >= iters and first == levels - 1:
+            raise UserError("checkpoint %s already has %d evaluations: give a "
+                            "larger --iters to continue" % (resume, done))
+    for level in range(first, levels):
+        level_shape = shapes[level]
+        if x is None:
+            x0 = _start_image(init, level_shape, content_at(level_shape), seed)
+        else:
+            x0 = images.resize_preprocessed(x, level_shape)
+        if levels > 1 and printer is not None and hasattr(printer, "stream"):
+            printer.stream.write("level %d/%d: %dx%d\n" % (
+                level + 1, levels, level_shape[1], level_shape[0]))
+        set_targets(level_shape)
+
+        def whole_run(result, level=level, done=done, history=history,
+                      seconds=seconds):
+            # this level's evaluations appended to the earlier ones
+            size = max(shapes[level])
+            entries = history + [dict(e, eval=e["eval"] + len(history),
+                                      time=e["time"] + seconds, size=size)
+                                 for e in result.history]
+            return entries, seconds + result.seconds, done + result.evaluations
+
+        def keep(result, level=level):
+            save(result.x)
+            entries, total_seconds, evaluations = whole_run(result)
+            checkpoint.save(checkpoint_path, result.x, level, evaluations,
+                            entries, total_seconds, seed, fingerprint)
+
+        result = optimize.minimize(
+            objective, x0, max(iters - done, 1), progress=printer,
+            on_improvement=keep if output else None, save_every=save_every)
+        history, seconds, evaluations = whole_run(result)
+        x = result.x
+        if result.stopped in ("interrupted", "nonfinite"):
+            if output:
+                checkpoint.save(checkpoint_path, x, level, evaluations,
+                                history, seconds, seed, fingerprint)
+                result.checkpoint = checkpoint_path
+            break
+        done = 0
     else:
-        # what was saved is 8-bit: report its own losses too
-        result.saved_loss, result.saved_terms, _ = objective(
-            images.preprocess(optimised))
+        if output:
+            checkpoint.remove(checkpoint_path)
+    result.history, result.seconds = history, seconds
+    if x.shape[2:] != shape:  # stopped at a coarse level
+        x = result.x = at_output_size(x)
+        set_targets(shape)
+    optimised = images.deprocess(x)
+    result.image = finish(optimised)
+    result.seed, result.config = seed, config
+    save(x)
+    # what was saved is 8-bit: report its own losses too
+    result.saved_loss, result.saved_terms, _ = objective(
+        images.preprocess(optimised))
     return result
 
 
@@ -205,7 +305,8 @@ def stylize(content, style, size=512, iters=300, preset="default",
             content_weight=None, style_weight=None, tv_weight=None,
             init=None, seed=None, weights=None, style_blend=None,
             output=None, save_every=0, progress=True, disc=None,
-            preserve_colors=None, **config_changes):
+            preserve_colors=None, multiscale=1, resume=None,
+            **config_changes):
     """Render the content image in the style of ``style`` (Gatys et al.).
 
     Parameters
@@ -233,6 +334,16 @@ def stylize(content, style, size=512, iters=300, preset="default",
         Settings of the discriminator loss (``statistic='disc'``).
     preserve_colors : {None, 'luminance', 'histogram'}
         Keep the content's colours (see :mod:`lasagne_style.colors`).
+    multiscale : int
+        Levels of the coarse-to-fine schedule (Gatys et al. 2017): 1 is a
+        single run at ``size``; with L levels the first run is at ``size /
+        2**(L-1)`` and each next one, at twice the size, starts from the
+        previous result upsampled. Every level gets ``iters`` evaluations.
+    resume : path, optional
+        A checkpoint (``OUTPUT.ckpt.npz``, written when a run with an
+        ``output`` is interrupted or stops on a non-finite loss, and at every
+        ``save_every``) to continue from; the other arguments must be those
+        of the run that wrote it, ``iters`` may grow.
 
     Returns
     -------
@@ -260,22 +371,22 @@ def stylize(content, style, size=512, iters=300, preset="default",
             original_rgb, content_rgb = content_rgb, colors.luminance(
                 content_rgb)
             finish = lambda y: colors.recombine(y, original_rgb)  # noqa: E731
-    content_x = images.preprocess(content_rgb)
     init = DEFAULT_INIT[preset] if init is None else init
     options = dict(mode="transfer", size=size, iters=iters, preset=preset,
                    content_weight=config.content_weight,
                    style_weight=config.style_weight,
                    tv_weight=config.tv_weight, init=str(init),
                    style_blend=style_blend, preserve_colors=preserve_colors)
-    return _run(config, shape, content_x if config.uses_content else None,
-                style, style_blend, init, iters, seed, weights, output,
-                save_every, progress, options, disc, finish)
+    return _run(config, shape, content_rgb, style, style_blend, init, iters,
+                seed, weights, output, save_every, progress, options, disc,
+                finish, multiscale, resume)
 
 
 def synthesize(style, size=256, width=None, height=None, iters=300,
                preset="default", style_weight=None, tv_weight=None, init="noise",
                seed=None, weights=None, style_blend=None, output=None,
-               save_every=0, progress=True, disc=None, **config_changes):
+               save_every=0, progress=True, disc=None, multiscale=1,
+               resume=None, **config_changes):
     """Texture synthesis: match the style statistics only, from noise.
 
     The output keeps the (first) style image's aspect ratio with its longer
@@ -296,7 +407,8 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
                    tv_weight=config.tv_weight, init=str(init),
                    style_blend=style_blend)
     return _run(config, shape, None, styles, style_blend, init, iters, seed,
-                weights, output, save_every, progress, options, disc)
+                weights, output, save_every, progress, options, disc,
+                multiscale=multiscale, resume=resume)
 
 
 def score(image, style, content=None, preset="default", content_weight=None,

@@ -98,6 +98,15 @@ def _add_run_options(p, default_size):
     p.add_argument("--save-every", type=_positive_int, default=0, metavar="N",
                    help="write the best image so far every N evaluations")
     p.add_argument("--log", metavar="JSON", help="write the loss history here")
+    p.add_argument("--plot", metavar="PNG",
+                   help="save a plot of the loss terms per evaluation here")
+    p.add_argument("--multiscale", type=_positive_int, default=1,
+                   metavar="LEVELS", help="coarse to fine: start at size / "
+                   "2**(LEVELS-1), double the size at each level, --iters "
+                   "evaluations per level (default 1: off)")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue the run that wrote CHECKPOINT "
+                        "(OUTPUT.ckpt.npz; same command, --iters may grow)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress lines")
     g = p.add_argument_group("discriminator loss (--stat disc)")
@@ -196,7 +205,7 @@ def _run(args):
 
     from .images import check_output_dir
 
-    for path in (args.output, args.log):
+    for path in (args.output, args.log, args.plot):
         if path:
             check_output_dir(path)
     common = dict(iters=args.iters, preset=args.preset,
@@ -204,7 +213,8 @@ def _run(args):
                   seed=args.seed, weights=args.weights,
                   style_blend=args.style_blend, output=args.output,
                   save_every=args.save_every, progress=not args.quiet,
-                  init=args.init, **_config_changes(args))
+                  init=args.init, multiscale=args.multiscale,
+                  resume=args.resume, **_config_changes(args))
     if args.statistic == "disc":
         from .disc import DiscOptions
         common["disc"] = DiscOptions(
@@ -234,13 +244,19 @@ def _run(args):
                                    history=result.history,
                                    saved_loss=result.saved_loss,
                                    saved_terms=result.saved_terms))
+    if args.plot:
+        from .plots import loss_curves
+        loss_curves(result.history, args.plot, title=os.path.basename(
+            args.output))
+    resume = (" (checkpoint for --resume: %s)" % result.checkpoint
+              if result.checkpoint else "")
     if result.stopped == "interrupted":
-        print("interrupted: the best image so far is in %s" % args.output,
-              file=sys.stderr)
+        print("interrupted: the best image so far is in %s%s"
+              % (args.output, resume), file=sys.stderr)
         return EXIT_INTERRUPTED
     if result.stopped == "nonfinite":
-        print("stopped: %s; the last good image is in %s"
-              % (result.message, args.output), file=sys.stderr)
+        print("stopped: %s; the last good image is in %s%s"
+              % (result.message, args.output, resume), file=sys.stderr)
         return 1
     return 0
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import api, images
+from . import api, images, plots
 from .statistics import STATISTICS
 
 
@@ -85,9 +85,7 @@ def table(rows):
 
 def figure(rows, path, cell_inches=2.2):
     """Save the comparison grid (via matplotlib) atomically to ``path``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
     stats = list(rows[0]["results"])
     n_inputs = 2 if any(r["content"] for r in rows) else 1
     fig, axes = plt.subplots(len(rows), n_inputs + len(stats), squeeze=False,

@@ -68,6 +68,17 @@ def resize(rgb, size):
     return np.asarray(Image.fromarray(rgb).resize((w, h), Image.LANCZOS))
 
 
+def resize_preprocessed(x, size):
+    """Resize a preprocessed float image (1, 3, H, W) to ``size`` =
+    (height, width), bicubic per channel, without rounding to 8 bits (the
+    coarse-to-fine schedule's upsampling)."""
+    h, w = size
+    channels = [np.asarray(Image.fromarray(np.asarray(c, np.float32), "F")
+                           .resize((w, h), Image.BICUBIC)) for c in x[0]]
+    low, high = pixel_bounds((1, 3, h, w))
+    return np.clip(np.stack(channels)[None], low, high).astype(np.float32)
+
+
 def preprocess(rgb):
     """RGB uint8 (H, W, 3) -> float32 (1, 3, H, W), BGR minus the mean."""
     bgr = rgb[:, :, ::-1].astype(np.float32) - MEAN_BGR

@@ -43,6 +43,7 @@ class Result:
         self.x, self.loss, self.terms = None, np.inf, {}
         self.history, self.stopped, self.message = [], None, ""
         self.seconds = 0.0
+        self.checkpoint = None  # path, when the run wrote one
 
     @property
     def evaluations(self):

@@ -16,6 +16,20 @@ def run_main(argv, capsys):
     return code, captured.out, captured.err
 
 
+def png_header_only(width, height):
+    """A PNG that claims width x height 1-bit pixels: Pillow's decompression
+    bomb guard must refuse it from the header alone (400 M pixels here)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
 @pytest.mark.parametrize("argv,message", [
     (["texture", "missing.png", "-o", "{out}"], "image not found"),
     (["texture", "{tmp}", "-o", "{out}"], "is a directory"),
@@ -42,6 +56,12 @@ def run_main(argv, capsys):
     (["compare", "--styles", "{cork}", "--stats", "median", "-o", "{out}"],
      "unknown statistic"),
     (["frobnicate"], "invalid choice"),
+    (["texture", "{truncated_jpeg}", "-o", "{out}"], "cannot read image"),
+    (["texture", "{bomb}", "-o", "{out}"], "decompression-bomb guard"),
+    (["texture", "{cork}", "-o", "{out}", "--size", "48", "--multiscale",
+      "3"], "at least 64 pixels"),
+    (["texture", "{cork}", "-o", "{out}", "--resume", "{text}"],
+     "cannot read checkpoint"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys, argv,
                                              message):
@@ -49,9 +69,15 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys, argv,
     text.write_text("not an image")
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
+    truncated_jpeg = tmp_path / "cut.jpg"
+    Image.open(sample("grace_hopper.jpg")).save(str(truncated_jpeg))
+    truncated_jpeg.write_bytes(truncated_jpeg.read_bytes()[:5000])
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(20000, 20000))
     out = tmp_path / "out.png"
     argv = [a.format(out=out, tmp=tmp_path, text=text, empty=empty,
-                     cork=sample("cork.png")) for a in argv]
+                     cork=sample("cork.png"), truncated_jpeg=truncated_jpeg,
+                     bomb=bomb) for a in argv]
     code, stdout, stderr = run_main(argv, capsys)
     assert code == 2
     assert message in stderr
