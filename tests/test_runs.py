@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import sample
-from lasagne_style import api, checkpoint, cli, images, optimize
+from lasagne_style import api, cli, images, optimize
 from lasagne_style.errors import UserError
 
 
