@@ -40,7 +40,9 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q tests
 
+# PyTorch is the benchmark's reference only: installed here, never by setup.
 bench: setup
+	$(PY) -m pip install --quiet -e ".[bench]" || echo "no PyTorch: benchmarking without the reference"
 	$(PY) -m lasagne_style.bench
 
 # Execute notebooks/neural_style.ipynb in place at full quality (256 px; about

@@ -24,6 +24,9 @@ setup(
         "setuptools<82",           # Lasagne 0.1 imports pkg_resources
     ],
     extras_require={
+        # `make bench` times the same loss in PyTorch (CPU) as a reference;
+        # never needed to run lasagne_style
+        "bench": ["torch"],
         "test": [
             "pytest>=7",
             # tests/test_notebook.py and `make notebook` execute

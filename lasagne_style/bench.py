@@ -1,11 +1,14 @@
 """Benchmark: seconds per loss-and-gradient evaluation, compile time, memory.
 
-``python -m lasagne_style.bench [--sizes 256 512] [--evals 5]`` (``make
+``python -m lasagne_style.bench [--sizes 256 512 1024] [--evals 5]`` (``make
 bench``). Each measurement runs in a fresh subprocess so that peak memory
-(``ru_maxrss``) belongs to that size alone and a "cold" compile really starts
-from an empty Theano cache. If PyTorch is importable, the same network and
-loss in PyTorch (CPU) is timed in the same run as a reference; it is never a
-dependency of the package. Timings are printed, never asserted.
+(``ru_maxrss``) belongs to that size and convolution alone and a "cold" compile
+really starts from an empty Theano cache. Both CPU convolutions are timed
+(Theano's CorrMM and our Winograd layers). If PyTorch is importable, the same
+network and loss in PyTorch (CPU) is timed in the same run as a reference; it
+is never a dependency of the package. ``--multiscale`` compares a
+coarse-to-fine run with a single-scale run given the same time. Timings are
+printed, never asserted.
 """
 import argparse
 import json
@@ -17,7 +20,7 @@ import tempfile
 import time
 
 
-def _worker(size, evals, compiledir, torch_reference):
+def _worker(size, evals, compiledir, torch_reference, convolution):
     if compiledir:
         os.environ["THEANO_FLAGS"] = ",".join(
             filter(None, [os.environ.get("THEANO_FLAGS"),
@@ -39,7 +42,7 @@ def _worker(size, evals, compiledir, torch_reference):
     config = preset("default")
     params = api.load_weights()
     t0 = time.perf_counter()
-    objective = api.objective_for(config)
+    objective = api.objective_for(config, convolution=convolution)
     compile_s = time.perf_counter() - t0
     objective.set_targets(content.shape, content,
                           objective.style_target([style]))
@@ -120,9 +123,10 @@ def _torch_reference(params, config, content, style, x, evals):
                 torch_loss=loss, torch_version=torch.__version__)
 
 
-def _measure(size, evals, cold, torch_reference):
+def _measure(size, evals, cold, torch_reference, convolution):
     args = [sys.executable, "-m", "lasagne_style.bench", "--worker",
-            "--sizes", str(size), "--evals", str(evals)]
+            "--sizes", str(size), "--evals", str(evals), "--convolution",
+            convolution]
     with tempfile.TemporaryDirectory() as tmp:
         if cold:
             args += ["--compiledir", tmp]
@@ -134,18 +138,60 @@ def _measure(size, evals, cold, torch_reference):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _multiscale(size, levels, iters):
+    """Coarse-to-fine (``levels`` levels, ``iters`` evaluations each) against
+    a single-scale run stopped after the same time; both from the same noise
+    start, losses of the saved 8-bit images at the final size."""
+    from . import api
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    content = os.path.join(root, "samples", "grace_hopper.jpg")
+    style = os.path.join(root, "samples", "night_cafe.jpg")
+    common = dict(size=size, seed=0, init="noise", convolution="winograd")
+    api.stylize(content, style, iters=1, progress=False, **common)  # compile
+    coarse = api.stylize(content, style, iters=iters, multiscale=levels,
+                         progress=False, **common)
+
+    def stop_at(seconds):
+        def progress(n, total, loss, terms, seconds_per_eval):
+            if n * seconds_per_eval >= seconds:
+                raise KeyboardInterrupt  # minimize keeps the best image
+        return progress
+    single = api.stylize(content, style, iters=100000, progress=stop_at(
+        coarse.seconds), **common)
+    sizes = sorted({h["size"] for h in coarse.history})
+    print("%d px transfer from noise, default preset:" % size)
+    print("  coarse to fine, levels %s, %d evaluations each: %.0f s, "
+          "loss %.5g" % ("/".join(map(str, sizes)), iters, coarse.seconds,
+                         coarse.saved_loss))
+    print("  single scale, %d evaluations in %.0f s: loss %.5g  (ratio "
+          "coarse-to-fine / single %.2f)" % (
+              single.evaluations, single.seconds, single.saved_loss,
+              coarse.saved_loss / single.saved_loss))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    parser.add_argument("--evals", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="+",
+                        default=[256, 512, 1024])
+    parser.add_argument("--evals", type=int, default=5,
+                        help="evaluations timed per size up to 512 (2 above)")
+    parser.add_argument("--convolutions", nargs="+",
+                        default=["corrmm", "winograd"])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--convolution", help=argparse.SUPPRESS)
     parser.add_argument("--compiledir", help=argparse.SUPPRESS)
     parser.add_argument("--torch", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-cold", action="store_true",
                         help="skip the cold-compile measurement")
+    parser.add_argument("--multiscale", nargs=3, type=int,
+                        metavar=("SIZE", "LEVELS", "ITERS"),
+                        help="only the coarse-to-fine comparison")
     args = parser.parse_args(argv)
     if args.worker:
-        return _worker(args.sizes[0], args.evals, args.compiledir, args.torch)
+        return _worker(args.sizes[0], args.evals, args.compiledir, args.torch,
+                       args.convolution)
+    if args.multiscale:
+        return _multiscale(*args.multiscale)
 
     print("lasagne_style benchmark: %s, %d CPUs, Python %s; "
           "OPENBLAS_CORETYPE=%s" % (platform.processor() or platform.machine(),
@@ -154,20 +200,31 @@ def main(argv=None):
     print("full style-transfer objective (content conv4_2, style conv1_1.."
           "conv5_1, tv), square images, forward + gradient w.r.t. pixels")
     if not args.no_cold:
-        cold = _measure(min(args.sizes), 1, True, False)
-        print("compile, cold cache: %.1f s" % cold["compile_s"])
+        for convolution in args.convolutions:
+            cold = _measure(min(args.sizes), 1, True, False, convolution)
+            print("compile, cold cache, %s: %.1f s"
+                  % (convolution, cold["compile_s"]), flush=True)
     for size in args.sizes:
-        r = _measure(size, args.evals, False, True)
-        line = ("%4d x %-4d  %.3f s/eval  compile (warm cache) %.1f s  "
-                "peak RSS %.0f MB" % (size, size, r["s_per_eval"],
-                                      r["compile_s"], r["peak_mb"]))
+        evals = args.evals if size <= 512 else 2
+        results = {}
+        for convolution in args.convolutions:
+            r = results[convolution] = _measure(
+                size, evals, False, convolution == args.convolutions[-1],
+                convolution)
+            print("%4d x %-4d  %-8s  %.3f s/eval  compile (warm cache) %.1f s"
+                  "  peak RSS %.0f MB" % (size, size, convolution,
+                                          r["s_per_eval"], r["compile_s"],
+                                          r["peak_mb"]), flush=True)
         if "torch_s_per_eval" in r:
-            line += ("  | PyTorch %s %.3f s/eval, ratio ours/torch %.2f, "
-                     "loss rel. diff %.1e" % (
-                         r["torch_version"], r["torch_s_per_eval"],
-                         r["s_per_eval"] / r["torch_s_per_eval"],
-                         abs(r["loss"] - r["torch_loss"]) / abs(r["torch_loss"])))
-        print(line, flush=True)
+            print("%4d x %-4d  PyTorch %s %.3f s/eval; ratio ours/torch %s" % (
+                size, size, r["torch_version"], r["torch_s_per_eval"],
+                ", ".join("%s %.2f" % (c, results[c]["s_per_eval"]
+                                       / r["torch_s_per_eval"])
+                          for c in results)), flush=True)
+            print("%11s loss rel. diff to PyTorch: %s" % ("", ", ".join(
+                "%s %.1e" % (c, abs(v["loss"] - r["torch_loss"])
+                             / abs(r["torch_loss"]))
+                for c, v in results.items())), flush=True)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,10 @@ def _add_run_options(p, default_size):
                    metavar="LEVELS", help="coarse to fine: start at size / "
                    "2**(LEVELS-1), double the size at each level, --iters "
                    "evaluations per level (default 1: off)")
+    p.add_argument("--convolution", default="auto",
+                   help="winograd (faster per evaluation, ~20 s longer to "
+                        "compile), corrmm (Theano's), or auto (default: "
+                        "winograd for long runs)")
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue the run that wrote CHECKPOINT "
                         "(OUTPUT.ckpt.npz; same command, --iters may grow)")
@@ -214,7 +218,8 @@ def _run(args):
                   style_blend=args.style_blend, output=args.output,
                   save_every=args.save_every, progress=not args.quiet,
                   init=args.init, multiscale=args.multiscale,
-                  resume=args.resume, **_config_changes(args))
+                  resume=args.resume, convolution=args.convolution,
+                  **_config_changes(args))
     if args.statistic == "disc":
         from .disc import DiscOptions
         common["disc"] = DiscOptions(

@@ -13,6 +13,15 @@ Every compatibility fix of the project lives here and is applied once, by
 2. **``theano.tensor.signal.downsample``.** Lasagne 0.1 imports this module,
    which Theano 0.9 removed; we register a small module whose
    ``max_pool_2d`` forwards to ``theano.tensor.signal.pool.pool_2d``.
+3. **Recursion limit.** ``theano.grad`` and graph pickling recurse once per
+   op along the graph; the Winograd network (dozens of ops per layer) is
+   deeper than Python's default limit of 1000 allows.
+4. **Slow graph optimisation.** When ``get_vector_length`` cannot tell a
+   shape's length it raises ``ValueError`` with a ``debugprint`` of the whole
+   graph above the variable in the message, and the optimizer calls it
+   thousands of times only to catch that error: most of the time of compiling
+   our objective went into formatting messages nobody reads. We make the
+   message a plain ``str``.
 
 Our Theano flags are placed *before* the user's ``THEANO_FLAGS``: Theano lets a
 later key win, so anything the user sets still overrides them.
@@ -31,6 +40,7 @@ _OPENBLAS_FUNCTIONS = ("openblas_get_num_threads", "openblas_set_num_threads",
                        "goto_get_num_procs")
 
 _applied = False
+RECURSION_LIMIT = 20000
 blas_library = None  # path of the BLAS Theano links against, or None
 
 
@@ -89,6 +99,26 @@ def _install_downsample_module():
     theano.tensor.signal.downsample = module
 
 
+def _quiet_get_vector_length():
+    import theano
+    import theano.tensor
+    import theano.tensor.basic
+    original = theano.tensor.basic.get_vector_length
+
+    def get_vector_length(v):
+        printing = theano.printing
+        debugprint = printing.debugprint
+        printing.debugprint = lambda obj, file=None, **kwargs: str(obj)
+        try:
+            return original(v)
+        finally:
+            printing.debugprint = debugprint
+
+    get_vector_length.__doc__ = original.__doc__
+    theano.tensor.basic.get_vector_length = get_vector_length
+    theano.tensor.get_vector_length = get_vector_length
+
+
 def apply():
     """Configure Theano and make Lasagne importable (idempotent)."""
     global _applied, blas_library
@@ -114,5 +144,7 @@ def apply():
         warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
         import theano  # noqa: F401
         _install_downsample_module()
+        _quiet_get_vector_length()
         import lasagne  # noqa: F401
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     _applied = True

@@ -116,16 +116,19 @@ class Objective:
     config : LossConfig
         Layers and statistic are fixed at construction; weights can be
         changed later with :meth:`set_weights` at no compilation cost.
+    convolution : {'winograd', 'corrmm'}
+        CPU convolution algorithm of the network (:func:`vgg.build`).
     """
 
-    def __init__(self, params, config):
+    def __init__(self, params, config, convolution="winograd"):
         self.config = config
         self.statistic = statistics.get(config.statistic)
         self.content_layers = (config.content_layers if config.uses_content
                                else ())
         self.style_layers = config.style_layers
         x = T.tensor4("x")
-        net = vgg.build(params, config.deepest_layer, input_var=x)
+        net = vgg.build(params, config.deepest_layer, input_var=x,
+                        convolution=convolution)
         names = sorted(set(self.content_layers + self.style_layers),
                        key=vgg.LAYERS.index)
         features = dict(zip(names, lasagne.layers.get_output(

@@ -62,6 +62,8 @@ def png_header_only(width, height):
       "3"], "at least 64 pixels"),
     (["texture", "{cork}", "-o", "{out}", "--resume", "{text}"],
      "cannot read checkpoint"),
+    (["texture", "{cork}", "-o", "{out}", "--convolution", "fft"],
+     "unknown convolution"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys, argv,
                                              message):

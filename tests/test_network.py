@@ -6,13 +6,14 @@ import reference
 from lasagne_style import vgg
 
 
-@pytest.fixture(scope="module")
-def forward(params):
+@pytest.fixture(scope="module", params=vgg.CONVOLUTIONS)
+def forward(request, params):
     import lasagne
     import theano
     import theano.tensor as T
     x = T.tensor4("x")
-    net = vgg.build(params, "conv5_1", input_var=x)
+    net = vgg.build(params, "conv5_1", input_var=x,
+                    convolution=request.param)
     names = ["conv1_1", "pool1", "conv2_1", "pool2", "conv3_1", "pool3",
              "conv4_2", "pool4", "conv5_1"]
     fn = theano.function([x], lasagne.layers.get_output(
@@ -60,3 +61,45 @@ def test_filters_are_not_flipped(forward, params):
     np.testing.assert_allclose(out[:, 7:10, 7:10], expected, atol=1e-3)
     flipped = np.maximum(100.0 * W[:, 0] + b[:, None, None], 0)
     assert np.abs(out[:, 7:10, 7:10] - flipped).max() > 1.0
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 8, 8), (2, 5, 7, 9), (4, 6, 1, 2)])
+def test_winograd_layer_equals_theano_conv2d_with_gradient(rng, shape):
+    import theano
+    import theano.tensor as T
+    from lasagne_style import winograd
+    C, O, H, W = shape
+    filters = rng.randn(O, C, 3, 3).astype(np.float32)
+    image = rng.randn(1, C, H, W).astype(np.float32)
+    weights = rng.randn(1, O, H, W).astype(np.float32)  # makes a scalar loss
+    x = T.tensor4("x")
+    outputs = []
+    for y in (T.nnet.conv2d(x, filters, border_mode=1, filter_flip=False),
+              winograd.correlate3x3_same(
+                  x, T.constant(winograd.transform_filters(filters)))):
+        outputs += [y, T.grad((y * weights).sum(), x)]
+    direct, direct_grad, fast, fast_grad = theano.function([x], outputs)(image)
+    np.testing.assert_allclose(fast, direct, atol=1e-5 * abs(direct).max())
+    np.testing.assert_allclose(fast_grad, direct_grad,
+                               atol=1e-5 * abs(direct_grad).max())
+
+
+def test_objective_is_the_same_with_either_convolution(params, rng):
+    # the speed issue's faithfulness bar: loss within 1e-4 relative
+    from lasagne_style.images import preprocess
+    from lasagne_style.objective import Objective, preset
+    content = preprocess(rng.randint(0, 256, (45, 38, 3)).astype(np.uint8))
+    style = preprocess(rng.randint(0, 256, (45, 38, 3)).astype(np.uint8))
+    x = rng.uniform(-100, 100, content.shape).astype(np.float32)
+    results = []
+    for convolution in vgg.CONVOLUTIONS:
+        objective = Objective(params, preset("default"),
+                              convolution=convolution)
+        objective.set_targets(content.shape, content,
+                              objective.style_target([style]))
+        results.append(objective(x))
+    (loss_a, terms_a, grad_a), (loss_b, terms_b, grad_b) = results
+    assert loss_b == pytest.approx(loss_a, rel=1e-4)
+    for term in ("content", "style", "tv"):
+        assert terms_b[term] == pytest.approx(terms_a[term], rel=1e-4)
+    assert np.linalg.norm(grad_b - grad_a) < 1e-3 * np.linalg.norm(grad_a)
