@@ -31,9 +31,13 @@ def load_weights(path=None):
     return _params_cache[key]
 
 
-def objective_for(config, weights=None, convolution="corrmm"):
+def objective_for(config, weights=None, convolution="winograd"):
     """A compiled :class:`Objective` for ``config``, reused across calls with
-    the same layers (only its weights are updated)."""
+    the same layers (only its weights are updated). ``convolution`` is the
+    CPU algorithm, 'winograd' or Theano's 'corrmm' (see :mod:`.vgg`)."""
+    if convolution not in vgg.CONVOLUTIONS:
+        raise UserError("unknown convolution %r (choose from %s)"
+                        % (convolution, ", ".join(vgg.CONVOLUTIONS)))
     key = (os.path.abspath(weights) if weights else None, config.normalize,
            config.content_layers if config.uses_content else (),
            config.style_layers, config.statistic, convolution)
@@ -100,24 +104,6 @@ def _check_memory(shape):
                         % (shape[1], shape[0], need / 1e9, have / 1e9))
 
 
-#: Winograd convolutions (:mod:`.winograd`) make each evaluation faster but
-#: the graph takes about 20 s longer to compile; ``convolution="auto"`` uses
-#: them when the run's evaluations x output pixels reach this (about 60
-#: evaluations at 256x256; see the README's Speed section).
-WINOGRAD_MIN_WORK = 60 * 256 * 256
-
-
-def choose_convolution(convolution, shape, evaluations):
-    """'winograd' or 'corrmm' for a run of ``evaluations`` at ``shape``."""
-    if convolution == "auto":
-        work = evaluations * shape[0] * shape[1]
-        return "winograd" if work >= WINOGRAD_MIN_WORK else "corrmm"
-    if convolution not in vgg.CONVOLUTIONS:
-        raise UserError("unknown convolution %r (choose from auto, %s)"
-                        % (convolution, ", ".join(vgg.CONVOLUTIONS)))
-    return convolution
-
-
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
             or value <= 0:
@@ -174,7 +160,7 @@ def level_shapes(shape, levels):
 
 def _run(config, shape, content_rgb, style, style_blend, init, iters, seed,
          weights, output, save_every, progress, options, disc_options=None,
-         finish=None, multiscale=1, resume=None, convolution="auto"):
+         finish=None, multiscale=1, resume=None, convolution="winograd"):
     """Optimise (coarse to fine when ``multiscale`` > 1) and save.
 
     ``content_rgb`` is the content at the output size (None for textures);
@@ -248,8 +234,7 @@ def _run(config, shape, content_rgb, style, style_blend, init, iters, seed,
         result.seed, result.config = seed, config
         return result
 
-    objective = objective_for(config, weights, choose_convolution(
-        convolution, shape, iters))
+    objective = objective_for(config, weights, convolution)
 
     def set_targets(level_shape):
         objective.set_targets(
@@ -326,7 +311,7 @@ def stylize(content, style, size=512, iters=300, preset="default",
             init=None, seed=None, weights=None, style_blend=None,
             output=None, save_every=0, progress=True, disc=None,
             preserve_colors=None, multiscale=1, resume=None,
-            convolution="auto", **config_changes):
+            convolution="winograd", **config_changes):
     """Render the content image in the style of ``style`` (Gatys et al.).
 
     Parameters
@@ -364,9 +349,9 @@ def stylize(content, style, size=512, iters=300, preset="default",
         ``output`` is interrupted or stops on a non-finite loss, and at every
         ``save_every``) to continue from; the other arguments must be those
         of the run that wrote it, ``iters`` may grow.
-    convolution : {'auto', 'winograd', 'corrmm'}
-        CPU convolution algorithm (see :func:`choose_convolution`); the
-        results agree to float32 rounding.
+    convolution : {'winograd', 'corrmm'}
+        CPU convolution algorithm (see :mod:`lasagne_style.vgg`); the results
+        agree to float32 rounding.
 
     Returns
     -------
@@ -409,7 +394,7 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
                preset="default", style_weight=None, tv_weight=None, init="noise",
                seed=None, weights=None, style_blend=None, output=None,
                save_every=0, progress=True, disc=None, multiscale=1,
-               resume=None, convolution="auto", **config_changes):
+               resume=None, convolution="winograd", **config_changes):
     """Texture synthesis: match the style statistics only, from noise.
 
     The output keeps the (first) style image's aspect ratio with its longer

@@ -104,10 +104,9 @@ def _add_run_options(p, default_size):
                    metavar="LEVELS", help="coarse to fine: start at size / "
                    "2**(LEVELS-1), double the size at each level, --iters "
                    "evaluations per level (default 1: off)")
-    p.add_argument("--convolution", default="auto",
-                   help="winograd (faster per evaluation, ~20 s longer to "
-                        "compile), corrmm (Theano's), or auto (default: "
-                        "winograd for long runs)")
+    p.add_argument("--convolution", default="winograd",
+                   help="CPU convolution: winograd (default, faster) or "
+                        "corrmm (Theano's im2col + gemm)")
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue the run that wrote CHECKPOINT "
                         "(OUTPUT.ckpt.npz; same command, --iters may grow)")

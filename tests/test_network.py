@@ -84,6 +84,28 @@ def test_winograd_layer_equals_theano_conv2d_with_gradient(rng, shape):
                                atol=1e-5 * abs(direct_grad).max())
 
 
+@pytest.mark.parametrize("height,width", [(6, 8), (5, 7)])
+def test_winograd_transforms_and_their_adjoints(rng, height, width):
+    # <T x, y> = <x, T* y> for both transforms, and the input transform of a
+    # tile equals B^T d B computed with numpy matrices
+    from lasagne_style import winograd as w
+    x = rng.randn(3, height, width).astype(np.float32)
+    V = w.input_transform(x)
+    y = rng.randn(*V.shape).astype(np.float32)
+    assert np.vdot(V, y) == pytest.approx(
+        np.vdot(x, w.input_transform_adjoint(y, height, width)), rel=1e-4)
+    M = rng.randn(*V.shape).astype(np.float32)
+    Y = w.output_transform(M, height, width)
+    z = rng.randn(*Y.shape).astype(np.float32)
+    assert np.vdot(Y, z) == pytest.approx(
+        np.vdot(M, w.output_transform_adjoint(z)), rel=1e-4)
+    padded = np.pad(x, ((0, 0), (1, 3), (1, 3)))
+    tile = padded[1, 2:6, 4:8]  # tile (1, 2) of channel 1
+    tiles_w = (width + 1) // 2
+    np.testing.assert_allclose(V[:, 1, tiles_w + 2].reshape(4, 4),
+                               w.B_T @ tile @ w.B_T.T, atol=1e-5)
+
+
 def test_objective_is_the_same_with_either_convolution(params, rng):
     # the speed issue's faithfulness bar: loss within 1e-4 relative
     from lasagne_style.images import preprocess
