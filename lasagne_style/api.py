@@ -31,19 +31,21 @@ def load_weights(path=None):
     return _params_cache[key]
 
 
-def objective_for(config, weights=None, convolution="winograd"):
+def objective_for(config, weights=None, convolution="winograd",
+                  keep_buffers=False):
     """A compiled :class:`Objective` for ``config``, reused across calls with
     the same layers (only its weights are updated). ``convolution`` is the
-    CPU algorithm, 'winograd' or Theano's 'corrmm' (see :mod:`.vgg`)."""
+    CPU algorithm, 'winograd' or Theano's 'corrmm' (see :mod:`.vgg`);
+    ``keep_buffers`` trades memory for speed (see :class:`Objective`)."""
     if convolution not in vgg.CONVOLUTIONS:
         raise UserError("unknown convolution %r (choose from %s)"
                         % (convolution, ", ".join(vgg.CONVOLUTIONS)))
     key = (os.path.abspath(weights) if weights else None, config.normalize,
            config.content_layers if config.uses_content else (),
-           config.style_layers, config.statistic, convolution)
+           config.style_layers, config.statistic, convolution, keep_buffers)
     if key not in _objective_cache:
         _objective_cache[key] = Objective(load_weights(weights), config,
-                                          convolution)
+                                          convolution, keep_buffers)
     objective = _objective_cache[key]
     objective.set_weights(config)
     return objective
@@ -72,16 +74,30 @@ def _check_size(shape, config):
                                           config.deepest_layer, stride, stride))
 
 
-#: Peak memory model of one run, fitted to `make bench` (peak RSS 0.60 GB at
-#: 256x256 and 1.26 GB at 512x512, objective up to conv5_1): a fixed part
-#: (Python, Theano, weights) plus activations and their gradients per pixel.
-MEMORY_FIXED_BYTES = 0.38e9
-MEMORY_BYTES_PER_PIXEL = 3.4e3
+#: Peak memory model of one run, fitted to `make bench`'s peak RSS (objective
+#: up to conv5_1; 0.70/1.30/3.26 GB at 256/512/1024 px with Winograd, 0.62/
+#: 1.34/4.12 GB with CorrMM): a fixed part (Python, Theano, weights) plus
+#: activations and their gradients per pixel. With ``keep_buffers`` every
+#: intermediate stays allocated (1.72/5.62 GB at 256/512 px).
+MEMORY_FIXED_BYTES = 0.45e9
+MEMORY_BYTES_PER_PIXEL = 3.5e3
+KEPT_BUFFERS_BYTES_PER_PIXEL = 20e3
 
 
-def estimated_memory(shape):
+def estimated_memory(shape, keep_buffers=False):
     """Estimated peak memory in bytes of a run producing ``shape`` (H, W)."""
-    return MEMORY_FIXED_BYTES + MEMORY_BYTES_PER_PIXEL * shape[0] * shape[1]
+    per_pixel = (KEPT_BUFFERS_BYTES_PER_PIXEL if keep_buffers
+                 else MEMORY_BYTES_PER_PIXEL)
+    return MEMORY_FIXED_BYTES + per_pixel * shape[0] * shape[1]
+
+
+def keep_buffers_for(shape, convolution):
+    """Whether a run at ``shape`` keeps its buffers between evaluations:
+    with Winograd (where it pays: CorrMM gained nothing) and only while that
+    needs at most half the available memory."""
+    have = available_memory()
+    return (convolution == "winograd" and have is not None
+            and estimated_memory(shape, keep_buffers=True) <= 0.5 * have)
 
 
 def available_memory():
@@ -234,7 +250,8 @@ def _run(config, shape, content_rgb, style, style_blend, init, iters, seed,
         result.seed, result.config = seed, config
         return result
 
-    objective = objective_for(config, weights, convolution)
+    objective = objective_for(config, weights, convolution,
+                              keep_buffers_for(shape, convolution))
 
     def set_targets(level_shape):
         objective.set_targets(

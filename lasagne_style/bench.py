@@ -42,7 +42,9 @@ def _worker(size, evals, compiledir, torch_reference, convolution):
     config = preset("default")
     params = api.load_weights()
     t0 = time.perf_counter()
-    objective = api.objective_for(config, convolution=convolution)
+    keep_buffers = api.keep_buffers_for(shape, convolution)
+    objective = api.objective_for(config, convolution=convolution,
+                                  keep_buffers=keep_buffers)
     compile_s = time.perf_counter() - t0
     objective.set_targets(content.shape, content,
                           objective.style_target([style]))
@@ -53,6 +55,7 @@ def _worker(size, evals, compiledir, torch_reference, convolution):
     for _ in range(evals):
         loss = objective(x)[0]
     out = dict(size=size, compile_s=compile_s, loss=loss,
+               keep_buffers=keep_buffers,
                s_per_eval=(time.perf_counter() - t0) / evals,
                peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                / 1024.0)
@@ -212,9 +215,11 @@ def main(argv=None):
                 size, evals, False, convolution == args.convolutions[-1],
                 convolution)
             print("%4d x %-4d  %-8s  %.3f s/eval  compile (warm cache) %.1f s"
-                  "  peak RSS %.0f MB" % (size, size, convolution,
-                                          r["s_per_eval"], r["compile_s"],
-                                          r["peak_mb"]), flush=True)
+                  "  peak RSS %.0f MB%s" % (
+                      size, size, convolution, r["s_per_eval"],
+                      r["compile_s"], r["peak_mb"],
+                      "  (buffers kept)" if r["keep_buffers"] else ""),
+                  flush=True)
         if "torch_s_per_eval" in r:
             print("%4d x %-4d  PyTorch %s %.3f s/eval; ratio ours/torch %s" % (
                 size, size, r["torch_version"], r["torch_s_per_eval"],
