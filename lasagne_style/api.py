@@ -225,14 +225,10 @@ def _run(config, shape, content_rgb, style, style_blend, init, iters, seed,
             return None
         return images.preprocess(images.resize(content_rgb, level_shape))
 
-    def at_output_size(x):
-        return x if x.shape[2:] == shape else \
-            images.resize_preprocessed(x, shape)
-
     def save(x):
         if output:
             images.save_image(output, finish(images.deprocess(
-                at_output_size(x))), metadata)
+                images.resize_preprocessed(x, shape))), metadata)
 
     printer = optimize.ProgressPrinter() if progress is True else (
         progress if callable(progress) else None)
@@ -311,7 +307,7 @@ def _run(config, shape, content_rgb, style, style_blend, init, iters, seed,
             checkpoint.remove(checkpoint_path)
     result.history, result.seconds = history, seconds
     if x.shape[2:] != shape:  # stopped at a coarse level
-        x = result.x = at_output_size(x)
+        x = result.x = images.resize_preprocessed(x, shape)
         set_targets(shape)
     optimised = images.deprocess(x)
     result.image = finish(optimised)
