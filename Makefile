@@ -26,8 +26,10 @@ $(STAMP): setup.py
 	echo "using $$py ($$($$py --version))"; \
 	[ -x $(PY) ] || $$py -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=23" "setuptools>=65,<82" wheel
-	$(PY) -m pip install --quiet -e ".[test]"
-	$(PY) -c "import lasagne_style.api" # first import: checks the stack works
+	$(PY) -m pip install --quiet -e ".[test,legacy]"
+	# plain `import theano` / `import lasagne` get our fixes in this .venv
+	$(PY) -m lasagne_style.compat install
+	$(PY) -c "import lasagne; import lasagne_style.api" # checks the stack
 	@touch $(STAMP)
 
 demo: setup

@@ -27,6 +27,10 @@ setup(
         # `make bench` times the same loss in PyTorch (CPU) as a reference;
         # never needed to run lasagne_style
         "bench": ["torch"],
+        # what original Theano/Lasagne scripts import besides Theano and
+        # Lasagne (the recipe: skimage.transform); 0.24 is the last release
+        # that supports our numpy 1.23
+        "legacy": ["scikit-image>=0.21,<0.25"],
         "test": [
             "pytest>=7",
             # tests/test_notebook.py and `make notebook` execute

@@ -1,16 +1,20 @@
 """lasagne_style: Gatys et al.'s neural style transfer and texture synthesis
 on Theano + Lasagne.
 
-Importing the package applies the Theano/Lasagne compatibility fixes
-(:mod:`lasagne_style.compat`) before Theano is loaded; the API functions are
-imported lazily so that ``lasagne_style.weights`` and the CLI's argument
-checks do not pay for Theano's start-up.
+Importing the package installs the Theano/Lasagne compatibility fixes
+(:mod:`lasagne_style.compat`): they are applied the moment anything imports
+``theano`` or ``lasagne``, so any module may come first and the CLI's
+argument checks do not pay for Theano's start-up. The API functions are
+imported lazily for the same reason.
 """
+from . import compat
+from .errors import UserError
+
 __version__ = "0.1.0"
 
 __all__ = ["stylize", "synthesize", "score", "UserError", "__version__"]
 
-from .errors import UserError  # noqa: E402
+compat.install_import_hook()
 
 
 def __getattr__(name):

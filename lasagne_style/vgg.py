@@ -6,26 +6,17 @@ layers average 2x2 blocks (``average_exc_pad``), which Gatys et al. found to
 give smoother results than max pooling. Only the layers up to the deepest one
 a loss needs are built.
 
-Without cuDNN the convolutions are computed, by default, with Winograd's
-F(2x2, 3x3) algorithm (:mod:`lasagne_style.winograd`), which ``make bench``
-measured faster than Theano's CorrMM (im2col + gemm) on the CPU;
-``convolution="corrmm"`` selects Theano's own.
+The convolutions are computed, by default, with Winograd's F(2x2, 3x3)
+algorithm (:mod:`lasagne_style.winograd`), which ``make bench`` measured
+faster than Theano's CorrMM (im2col + gemm) on the CPU;
+``convolution="corrmm"`` builds the recipe's ``Conv2DDNNLayer`` with
+``flip_filters=False`` instead, which without cuDNN is
+:mod:`lasagne_style.compat`'s CPU stand-in running CorrMM.
 """
+from lasagne.layers import InputLayer, Pool2DLayer
+
 from . import compat
-
-compat.apply()
-
-import theano.tensor as T  # noqa: E402
-from lasagne.layers import InputLayer, Pool2DLayer  # noqa: E402
-
-from .winograd import WinogradConv3x3Layer  # noqa: E402
-
-try:  # cuDNN, which Lasagne 0.1 only finds with Theano's old CUDA backend
-    from lasagne.layers.dnn import Conv2DDNNLayer as ConvLayer
-    USES_CUDNN = True
-except ImportError:
-    from lasagne.layers import Conv2DLayer as ConvLayer
-    USES_CUDNN = False
+from .winograd import WinogradConv3x3Layer
 
 #: Layer names in network order (pool layers after each block).
 LAYERS = ("conv1_1", "conv1_2", "pool1",
@@ -38,27 +29,11 @@ CONV_LAYERS = tuple(name for name in LAYERS if name.startswith("conv"))
 CONVOLUTIONS = ("winograd", "corrmm")
 
 
-def cross_correlation(input, filters, subsample=(1, 1), image_shape=None,
-                      filter_shape=None, border_mode="valid", **unused):
-    """Lasagne 0.1's ``convolution`` hook: Theano's ``conv2d`` *without*
-    flipping the filters (VGG's filters are cross-correlation kernels).
-
-    Lasagne pads explicitly and then asks for a valid convolution; the
-    deprecated ``image_shape`` keyword becomes ``input_shape``.
-    """
-    return T.nnet.conv2d(input, filters, input_shape=image_shape,
-                         filter_shape=filter_shape, border_mode=border_mode,
-                         subsample=subsample, filter_flip=False)
-
-
 def _conv(incoming, W, b, convolution):
-    if USES_CUDNN:
-        return ConvLayer(incoming, W.shape[0], 3, pad=1, W=W, b=b,
-                         flip_filters=False)
     if convolution == "winograd":
         return WinogradConv3x3Layer(incoming, W.shape[0], W=W, b=b)
-    return ConvLayer(incoming, W.shape[0], 3, pad=1, W=W, b=b,
-                     convolution=cross_correlation)
+    return compat.Conv2DDNNLayer(incoming, W.shape[0], 3, pad=1, W=W, b=b,
+                                 flip_filters=False)
 
 
 def receptive_stride(layer):
@@ -79,7 +54,7 @@ def build(params, up_to, input_var=None, convolution="winograd"):
     input_var : Theano 4-D tensor, optional
         Input of shape (1, 3, H, W); any H, W.
     convolution : {'winograd', 'corrmm'}
-        CPU convolution algorithm (ignored where cuDNN is used).
+        CPU convolution algorithm.
 
     Returns
     -------

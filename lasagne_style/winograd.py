@@ -414,7 +414,8 @@ class WinogradConv3x3Layer(Conv2DLayer):
 
     def __init__(self, incoming, num_filters, W, b, **kwargs):
         super(WinogradConv3x3Layer, self).__init__(
-            incoming, num_filters, 3, pad=1, W=W, b=b, **kwargs)
+            incoming, num_filters, 3, pad=1, W=W, b=b, flip_filters=False,
+            **kwargs)
         self.U = T.constant(transform_filters(W))
 
     def get_output_for(self, input, **kwargs):

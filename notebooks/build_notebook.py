@@ -156,7 +156,7 @@ print("cached as", os.path.join(vgg_weights.cache_dir(), vgg_weights.CACHE_NAME)
 for name, (W, b) in zip(vgg.CONV_LAYERS, params):
     if name.endswith("_1"):
         print("  %-8s W %-20s b %s" % (name, W.shape, b.shape))
-print("cuDNN layers:", vgg.USES_CUDNN, "| Theano floatX:", theano.config.floatX)
+print("Theano floatX:", theano.config.floatX)
 """)
 
 code(r"""
