@@ -26,7 +26,7 @@ $(STAMP): setup.py
 	echo "using $$py ($$($$py --version))"; \
 	[ -x $(PY) ] || $$py -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=23" "setuptools>=65,<82" wheel
-	$(PY) -m pip install --quiet -e ".[test,legacy]"
+	$(PY) -m pip install --quiet -e ".[test,legacy,dask]"
 	# plain `import theano` / `import lasagne` get our fixes in this .venv
 	$(PY) -m lasagne_style.compat install
 	$(PY) -c "import lasagne; import lasagne_style.api" # checks the stack
@@ -40,6 +40,7 @@ demo: setup
 	@echo "demo outputs: out/texture.png out/transfer.png"
 
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
 
 # PyTorch is the benchmark's reference only: installed here, never by setup.

@@ -31,8 +31,15 @@ setup(
         # Lasagne (the recipe: skimage.transform); 0.24 is the last release
         # that supports our numpy 1.23
         "legacy": ["scikit-image>=0.21,<0.25"],
+        # `lasagne-style batch` on a Dask cluster (local or remote); without
+        # it batch runs its jobs as local processes. dask[distributed] needs
+        # no numpy of its own (2026.8 runs with our numpy 1.23); 2024 and
+        # later need Python 3.9, so 3.8 keeps the local mode
+        "dask": ['dask[distributed]>=2024; python_version >= "3.9"'],
         "test": [
             "pytest>=7",
+            # `make test` lints first, with the rules in ruff.toml
+            "ruff>=0.6,<0.18",
             # tests/test_notebook.py and `make notebook` execute
             # notebooks/neural_style.ipynb in a python3 kernel
             "nbclient>=0.7",

@@ -9,8 +9,7 @@ imported lazily for the same reason.
 """
 from . import compat
 from .errors import UserError
-
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["stylize", "synthesize", "score", "UserError", "__version__"]
 

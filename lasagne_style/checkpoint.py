@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 
 from .errors import UserError
-from .images import write_atomically
+from .files import write_atomically
 
 FORMAT = "lasagne_style-checkpoint-1"
 

@@ -1,4 +1,5 @@
-"""Command line: ``lasagne-style transfer|texture|score``.
+"""Command line: ``lasagne-style transfer|texture|score|compare|batch|info|
+export-weights``, a thin layer over :mod:`lasagne_style.api`.
 
 Mistakes the user can fix (a missing file, a bad number) are reported as one
 line on stderr with exit status 2. Ctrl-C or SIGTERM during a run keeps the
@@ -11,8 +12,9 @@ import os
 import signal
 import sys
 
-from . import __version__
+from . import config
 from .errors import UserError
+from .version import __version__
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -58,26 +60,46 @@ def _seed(text):
     return value
 
 
-def _layers(text):
-    return tuple(name.strip() for name in text.split(",") if name.strip())
+def _checked(check):
+    """An argparse type from a :mod:`lasagne_style.config` validator: the
+    CLI refuses what the API would, with the same words."""
+    def convert(text):
+        try:
+            return check(text)
+        except UserError as e:
+            raise argparse.ArgumentTypeError(str(e))
+    return convert
+
+
+def _choice(kind, allowed):
+    return _checked(lambda text: config.choice(kind, text, allowed))
+
+
+def _layers(what):
+    return _checked(lambda text: config.layer_names(text, what))
 
 
 def _add_loss_options(p, content=True):
     p.add_argument("--preset", default="default",
+                   type=_choice("preset", tuple(config.PRESETS)),
                    help="weight set: 'default' (size-normalized, works at any "
                         "size) or 'recipe' (the Lasagne recipe's exact "
                         "weights, tuned for 600 px)")
     if content:
         p.add_argument("--content-weight", type=_weight)
     p.add_argument("--stat", dest="statistic", default="gram",
+                   type=_choice("statistic", config.STATISTICS
+                                + (config.ADVERSARIAL,)),
                    help="style statistic: gram (default), mean, meancov, "
                         "sliced, or disc (adversarial, transfer/texture)")
     p.add_argument("--style-weight", type=_weight)
     p.add_argument("--tv-weight", type=_weight)
     if content:
-        p.add_argument("--content-layers", type=_layers, metavar="L1,L2",
+        p.add_argument("--content-layers", type=_layers("content layers"),
+                       metavar="L1,L2",
                        help="default conv4_2")
-    p.add_argument("--style-layers", type=_layers, metavar="L1,L2,...",
+    p.add_argument("--style-layers", type=_layers("style layers"),
+                   metavar="L1,L2,...",
                    help="default conv1_1,conv2_1,conv3_1,conv4_1,conv5_1")
     p.add_argument("--style-blend", type=_weight, nargs="+", metavar="W",
                    help="one weight per style image (default equal)")
@@ -105,6 +127,7 @@ def _add_run_options(p, default_size):
                    "2**(LEVELS-1), double the size at each level, --iters "
                    "evaluations per level (default 1: off)")
     p.add_argument("--convolution", default="winograd",
+                   type=_choice("convolution", config.CONVOLUTIONS),
                    help="CPU convolution: winograd (default, faster) or "
                         "corrmm (Theano's im2col + gemm)")
     p.add_argument("--resume", metavar="CHECKPOINT",
@@ -114,8 +137,10 @@ def _add_run_options(p, default_size):
                    help="no progress lines")
     g = p.add_argument_group("discriminator loss (--stat disc)")
     g.add_argument("--disc", default="quadratic",
+                   type=_choice("discriminator", config.DISC_KINDS),
                    help="logreg, quadratic (default) or mlp")
     g.add_argument("--disc-loss", default="swap",
+                   type=_choice("discriminator loss", config.DISC_LOSSES),
                    help="image loss: swap (non-saturating, default) or "
                         "confusion (cross-entropy against 1/2)")
     g.add_argument("--disc-steps", type=_positive_int, default=5,
@@ -144,7 +169,8 @@ def build_parser():
     _add_run_options(p, 512)
     p.add_argument("--init", help="noise, content or an image path (default: "
                    "content; noise for --preset recipe)")
-    p.add_argument("--preserve-colors", choices=("luminance", "histogram"),
+    p.add_argument("--preserve-colors",
+                   type=_choice("colour mode", config.COLOUR_MODES),
                    help="keep the photo's colours: transfer luminance only, "
                         "or give the style the photo's colour statistics")
     _add_loss_options(p)
@@ -164,6 +190,7 @@ def build_parser():
     p.add_argument("--contents", nargs="*", default=[],
                    help="one per style (or fewer): adds stylization rows")
     p.add_argument("--stats", nargs="+", default=None,
+                   type=_choice("statistic", config.STATISTICS),
                    help="default: gram mean meancov sliced")
     p.add_argument("-o", "--output", required=True, help="figure (PNG)")
     p.add_argument("--table", help="CSV table (default: OUTPUT with .csv)")
@@ -172,12 +199,24 @@ def build_parser():
     p.add_argument("--size", type=_positive_int, default=256)
     p.add_argument("--iters", type=_positive_int, default=200)
     p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--preset", default="default")
+    p.add_argument("--preset", default="default",
+                   type=_choice("preset", tuple(config.PRESETS)))
 
-    p = sub.add_parser("batch", help="run the jobs of a CSV/JSON manifest")
+    p = sub.add_parser("batch", help="run the jobs of a CSV/JSON manifest "
+                       "(on Dask when it is installed)")
     p.add_argument("manifest")
-    p.add_argument("--jobs", type=_positive_int, default=1,
-                   help="jobs at once (default 1)")
+    p.add_argument("--jobs", type=_positive_int,
+                   help="jobs at once: worker processes of the local Dask "
+                        "cluster, or processes with --local (default: one "
+                        "per CPU with Dask, 1 with --local)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on this Dask cluster (e.g. tcp://host:8786; "
+                        "paths must be the same on its workers)")
+    p.add_argument("--logs", metavar="DIR",
+                   help="per-job logs here (default: OUTPUT.log beside "
+                        "each output; Dask only)")
+    p.add_argument("--local", action="store_true",
+                   help="without Dask: one lasagne-style process per job")
 
     p = sub.add_parser("export-weights", help="write the VGG19 weights as "
                        "the recipe's vgg19_normalized.pkl (Lasagne model zoo "
@@ -199,25 +238,41 @@ def build_parser():
 
 
 def _config_changes(args):
-    changes = {}
-    for name in ("content_layers", "style_layers", "statistic"):
-        if getattr(args, name, None):
-            changes[name] = getattr(args, name)
-    return changes
+    return {name: getattr(args, name) for name in
+            ("content_layers", "style_layers", "statistic")
+            if getattr(args, name, None) is not None}
 
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _check_outputs(args):
+    """Every file the run will write, before any work: formats, places,
+    and none of them over an input or over another."""
+    from . import files
+    from .images import METADATA_FORMATS
+
+    fmt = files.check_image_output(args.output)
+    if args.log:
+        files.check_output_file(args.log)
+    if args.plot:
+        files.check_figure_output(args.plot)
+    inputs = ([("content image", getattr(args, "content", None))]
+              + [("style image", s) for s in args.style]
+              + [("init image", args.init), ("checkpoint", args.resume)])
+    files.check_distinct({"-o": args.output, "--log": args.log,
+                          "--plot": args.plot}, inputs)
+    if fmt not in METADATA_FORMATS:
+        print("lasagne-style: note: %s is %s: the seed and options are "
+              "stored in PNG files only" % (args.output, fmt),
+              file=sys.stderr)
+
+
 def _run(args):
     from . import api
 
-    from .images import check_output_dir
-
-    for path in (args.output, args.log, args.plot):
-        if path:
-            check_output_dir(path)
+    _check_outputs(args)
     common = dict(iters=args.iters, preset=args.preset,
                   style_weight=args.style_weight, tv_weight=args.tv_weight,
                   seed=args.seed, weights=args.weights,
@@ -226,9 +281,8 @@ def _run(args):
                   init=args.init, multiscale=args.multiscale,
                   resume=args.resume, convolution=args.convolution,
                   **_config_changes(args))
-    if args.statistic == "disc":
-        from .disc import DiscOptions
-        common["disc"] = DiscOptions(
+    if args.statistic == config.ADVERSARIAL:
+        common["adversarial"] = config.AdversarialOptions(
             kind=args.disc, loss=args.disc_loss, d_steps=args.disc_steps,
             d_every=args.disc_every, d_lr=args.disc_lr, x_lr=args.image_lr,
             tv_weight=args.disc_tv_weight)
@@ -273,7 +327,7 @@ def _run(args):
 
 
 def _write_json(path, data):
-    from .images import write_atomically
+    from .files import write_atomically
     write_atomically(path, lambda f: f.write(json.dumps(data, indent=1)
                                              .encode()))
 
@@ -293,41 +347,40 @@ def _score(args):
 
 
 def _compare(args):
-    from . import compare, statistics
-    from .images import check_output_dir, load_image, write_atomically
+    from . import compare, files
+    from .images import load_image
 
-    stats = args.stats or list(statistics.STATISTICS)
-    for name in stats:
-        statistics.get(name)
+    stats = args.stats or list(config.STATISTICS)
     if len(args.contents) > len(args.styles):
         raise UserError("give at most one content image per style image")
     if args.no_textures and not args.contents:
         raise UserError("--no-textures needs --contents")
     table_path = args.table or os.path.splitext(args.output)[0] + ".csv"
-    for path in (args.output, table_path):
-        check_output_dir(path)
+    files.check_figure_output(args.output)
+    files.check_output_file(table_path)
+    files.check_distinct({"-o": args.output, "--table": table_path},
+                         [("style image", s) for s in args.styles]
+                         + [("content image", c) for c in args.contents])
     for path in args.styles + args.contents:
         load_image(path)  # fail now, not after an hour of work
     rows = compare.run(args.styles, args.contents, stats, size=args.size,
                        iters=args.iters, seed=args.seed, preset=args.preset,
-                       textures=not args.no_textures, progress=lambda line: print(line, file=sys.stderr,
+                       textures=not args.no_textures,
+                       progress=lambda line: print(line, file=sys.stderr,
                                                    flush=True))
     compare.figure(rows, args.output)
     text = compare.table(rows)
-    write_atomically(table_path, lambda f: f.write(text.encode()))
+    files.write_atomically(table_path, lambda f: f.write(text.encode()))
     print(text, end="")
     print("saved %s and %s" % (args.output, table_path))
     return 0
 
 
 def _info(args):
-    from PIL import Image
+    from .images import load_image_and_text
 
-    from .images import load_image
-    load_image(args.image)  # one-line errors for missing or broken files
-    with Image.open(args.image) as im:
-        text = {k: v for k, v in getattr(im, "text", {}).items()
-                if k.startswith("lasagne_style:")}
+    _, text = load_image_and_text(args.image)
+    text = {k: v for k, v in text.items() if k.startswith("lasagne_style:")}
     if not text:
         raise UserError("%s carries no lasagne_style metadata" % args.image)
     for key in sorted(text):
@@ -336,11 +389,11 @@ def _info(args):
 
 
 def _export_weights(args):
-    from . import weights
+    from . import files, vgg_weights
 
-    if not args.output:
-        raise UserError("the output path is empty")
-    count = weights.export_model_zoo(args.output, weights.load(args.weights))
+    files.check_output_file(args.output)
+    count = vgg_weights.export_model_zoo(args.output,
+                                         vgg_weights.load(args.weights))
     print("wrote %s: {'param values': %d float32 arrays} (W, b of conv1_1 .. "
           "conv5_4), pickle protocol 2" % (args.output, count))
     return 0
@@ -349,7 +402,9 @@ def _export_weights(args):
 def _batch(args):
     from . import batch
 
-    summary = batch.run(args.manifest, args.jobs)
+    summary = batch.run_batch(args.manifest, jobs=args.jobs,
+                              scheduler=args.scheduler, local=args.local,
+                              logs=args.logs)
     print("%d done, %d skipped, %d failed" % tuple(
         len(summary[k]) for k in ("done", "skipped", "failed")))
     return 1 if summary["failed"] else 0

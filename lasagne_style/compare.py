@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import api, images, plots
+from . import api, files, images, plots
 from .statistics import STATISTICS
 
 
@@ -86,8 +86,8 @@ def table(rows):
 def figure(rows, path, cell_inches=2.2):
     """Save the comparison grid (via matplotlib) atomically to ``path``, in
     the format its extension names (PNG, PDF, SVG, ...:
-    :func:`~lasagne_style.images.check_figure_output`)."""
-    fmt = images.check_figure_output(path)
+    :func:`~lasagne_style.files.check_figure_output`)."""
+    fmt = files.check_figure_output(path)
     plt = plots.pyplot()
     stats = list(rows[0]["results"])
     n_inputs = 2 if any(r["content"] for r in rows) else 1
@@ -114,7 +114,7 @@ def figure(rows, path, cell_inches=2.2):
             ax.set_frame_on(False)
     fig.tight_layout()
     try:
-        images.write_atomically(path, lambda f: fig.savefig(
+        files.write_atomically(path, lambda f: fig.savefig(
             f, format=fmt, dpi=100))
     finally:
         plt.close(fig)

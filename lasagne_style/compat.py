@@ -108,7 +108,8 @@ def blas_flags(libdir):
     renames = ["-D%s_=scipy_%s_" % (name, name) for name in _BLAS_ROUTINES]
     renames += ["-D%s=scipy_%s" % (name, name) for name in _OPENBLAS_FUNCTIONS]
     return {
-        "blas.ldflags": "-L%s -lscipy_openblas -Wl,-rpath,%s" % (libdir, libdir),
+        "blas.ldflags": "-L%s -lscipy_openblas -Wl,-rpath,%s" % (libdir,
+                                                                 libdir),
         "gcc.cxxflags": " ".join(renames),
     }
 

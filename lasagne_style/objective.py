@@ -1,105 +1,42 @@
-"""The style-transfer objective: loss configuration, presets, and the
-compiled Theano functions that evaluate it.
+"""The style-transfer objective: the compiled Theano functions that evaluate
+a :class:`lasagne_style.config.LossConfig` (its weights and presets live in
+:mod:`lasagne_style.config`).
 
 ``total = content_weight * L_c + style_weight * sum_l w_l E_l
 + tv_weight * L_tv`` (see :mod:`lasagne_style.losses`). Targets and weights
 are Theano shared variables, so new images, sizes or weights never trigger a
 recompilation: one :class:`Objective` is compiled per set of layers.
 """
-import dataclasses
-import math
+import os
 
 import numpy as np
 
 from . import statistics, vgg
-from .errors import UserError
+from .config import blend_weights
 from .losses import as_matrix, content_loss, num_positions, total_variation
 
 import lasagne  # noqa: E402
 import theano  # noqa: E402
 import theano.tensor as T  # noqa: E402
 
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
-CONTENT_LAYERS = ("conv4_2",)
+_compiled = {}
 
 
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-    """Which layers and weights make up the objective.
-
-    ``style_weight`` multiplies the sum of the per-layer style terms, each of
-    which is first multiplied by its entry in ``style_layer_weights``
-    (default 1 for every layer, as in the recipe).
-    """
-    content_weight: float
-    style_weight: float
-    tv_weight: float
-    normalize: bool
-    content_layers: tuple = CONTENT_LAYERS
-    style_layers: tuple = STYLE_LAYERS
-    style_layer_weights: tuple = None
-    statistic: str = "gram"
-
-    def __post_init__(self):
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value)
-                    and value >= 0):
-                raise UserError("%s must be a finite number >= 0, got %r"
-                                % (name.replace("_", " "), value))
-        for layer in self.content_layers + self.style_layers:
-            if layer not in vgg.CONV_LAYERS:
-                raise UserError("unknown layer %r (choose from %s)"
-                                % (layer, ", ".join(vgg.CONV_LAYERS)))
-        if self.statistic != "disc":  # disc: see lasagne_style.disc
-            statistics.get(self.statistic)  # raises for an unknown name
-        if not self.style_layers:
-            raise UserError("at least one style layer is needed")
-        weights = self.style_layer_weights
-        if weights is not None and len(weights) != len(self.style_layers):
-            raise UserError("%d style layer weights given for %d style layers"
-                            % (len(weights), len(self.style_layers)))
-
-    @property
-    def layer_weights(self):
-        return self.style_layer_weights or (1.0,) * len(self.style_layers)
-
-    @property
-    def uses_content(self):
-        return self.content_weight > 0 and bool(self.content_layers)
-
-    @property
-    def deepest_layer(self):
-        used = self.style_layers + (self.content_layers
-                                    if self.uses_content else ())
-        return max(used, key=vgg.LAYERS.index)
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-
-#: Named weight sets. ``recipe`` is the Lasagne Recipes notebook's, tuned for
-#: 600x600 images. ``default`` uses size-normalized content and variation
-#: terms with weights that reproduce the recipe's balance at 600x600
-#: (content 0.001 * N M = 0.001 * 512 * 75 * 75 ~ 2.9e3, variation
-#: 1e-8 * 600 * 600 = 3.6e-3), so it behaves the same at every size.
-PRESETS = {
-    "default": dict(content_weight=2.9e3, style_weight=0.2e6, tv_weight=3.6e-3,
-                    normalize=True),
-    "recipe": dict(content_weight=1e-3, style_weight=0.2e6, tv_weight=1e-8,
-                   normalize=False),
-}
-
-
-def preset(name, **overrides):
-    """A :class:`LossConfig` from a named preset, with ``None`` overrides
-    ignored."""
-    if name not in PRESETS:
-        raise UserError("unknown preset %r (choose from %s)"
-                        % (name, ", ".join(sorted(PRESETS))))
-    settings = dict(PRESETS[name])
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    return LossConfig(**settings)
+def compiled(config, params, params_key=None, convolution="winograd",
+             keep_buffers=False):
+    """A compiled :class:`Objective` for ``config``, reused within the
+    process for the same layers, statistic, convolution and weights file
+    ``params_key`` (only its loss weights are updated: no recompilation for
+    new images, sizes or weights)."""
+    key = (os.path.abspath(params_key) if params_key else None,
+           config.normalize,
+           config.content_layers if config.uses_content else (),
+           config.style_layers, config.statistic, convolution, keep_buffers)
+    if key not in _compiled:
+        _compiled[key] = Objective(params, config, convolution, keep_buffers)
+    objective = _compiled[key]
+    objective.set_weights(config)
+    return objective
 
 
 def _shared(ndim, name):
@@ -113,7 +50,7 @@ class Objective:
     ----------
     params : list of (W, b)
         VGG19 weights.
-    config : LossConfig
+    config : lasagne_style.config.LossConfig
         Layers and statistic are fixed at construction; weights can be
         changed later with :meth:`set_weights` at no compilation cost.
     convolution : {'winograd', 'corrmm'}
@@ -203,7 +140,8 @@ class Objective:
         ----------
         style_images : list of (1, 3, H, W) preprocessed arrays
         blend : list of float, optional
-            Non-negative weights (normalized to sum to 1); equal by default.
+            Non-negative weights, normalized to sum to 1
+            (:func:`lasagne_style.config.blend_weights`); equal by default.
 
         Returns
         -------
@@ -211,14 +149,7 @@ class Objective:
             Per style layer, the averaged components and the averaged
             per-position Gram matrix (which sets the layer's loss scale).
         """
-        if blend is None:
-            blend = [1.0] * len(style_images)
-        blend = np.asarray(blend, np.float64)
-        if (len(blend) != len(style_images) or not np.all(np.isfinite(blend))
-                or np.any(blend < 0) or blend.sum() <= 0):
-            raise UserError("need one non-negative blend weight per style "
-                            "image, not all zero")
-        blend = blend / blend.sum()
+        blend = blend_weights(blend, len(style_images))
         target = None
         for w, image in zip(blend, style_images):
             layers = [([w * c for c in components], w * gram)

@@ -1,4 +1,7 @@
-"""Image optimisation with scipy's L-BFGS-B over the flattened pixels.
+"""Image optimisation with scipy's L-BFGS-B over the flattened pixels, the
+:class:`Optimiser` interface the run schedule calls (this L-BFGS-B path and
+:class:`lasagne_style.adversarial.AdversarialOptimiser` implement it), the
+:class:`Result` of a run, and progress reporting.
 
 Unlike the recipe, the pixels are box-bounded to the range that maps to
 0..255, so the image that is saved is the one that was optimised (unbounded,
@@ -7,6 +10,7 @@ pixels leave the range and clipping them at save time changes the loss).
 The best image seen (lowest loss) is kept at every evaluation, so an
 interruption, a non-finite loss or the end of the budget never loses it.
 """
+import dataclasses
 import sys
 import time
 
@@ -24,30 +28,96 @@ class _Stop(Exception):
     pass
 
 
+@dataclasses.dataclass
 class Result:
-    """Outcome of :func:`minimize`.
+    """Outcome of an optimisation, and of a whole run.
 
     Attributes
     ----------
     x : ndarray (1, 3, H, W)
-        The best image seen (lowest total loss).
+        The best image seen (lowest total loss; the last image for the
+        adversarial loss, which does not decrease monotonically).
     loss : float
         Its total loss; ``terms`` holds its weighted terms.
     history : list of dict
         One entry per evaluation: ``eval``, ``loss``, the terms, ``time``.
     stopped : str
         ``'budget'``, ``'converged'``, ``'interrupted'`` or ``'nonfinite'``.
+    message : str
+        The optimiser's own words on why it stopped.
+    seconds : float
+        Time spent optimising.
+    checkpoint : str or None
+        Path of the checkpoint the run wrote, if any.
+    image : ndarray (H, W, 3) uint8 or None
+        The final RGB image (a whole run's result only).
+    saved_loss, saved_terms
+        The loss of ``image`` as saved in 8 bits.
+    seed : int or None
+    config : LossConfig or None
     """
-
-    def __init__(self):
-        self.x, self.loss, self.terms = None, np.inf, {}
-        self.history, self.stopped, self.message = [], None, ""
-        self.seconds = 0.0
-        self.checkpoint = None  # path, when the run wrote one
+    x: object = None
+    loss: float = np.inf
+    terms: dict = dataclasses.field(default_factory=dict)
+    history: list = dataclasses.field(default_factory=list)
+    stopped: str = None
+    message: str = ""
+    seconds: float = 0.0
+    checkpoint: str = None
+    image: object = None
+    saved_loss: float = None
+    saved_terms: dict = None
+    seed: int = None
+    config: object = None
 
     @property
     def evaluations(self):
         return len(self.history)
+
+
+class Optimiser:
+    """What the run schedule (:mod:`.schedule`) needs of an optimiser.
+
+    ``resumable`` optimisers support coarse-to-fine levels and checkpoints.
+    """
+    resumable = True
+
+    def set_targets(self, shape, content_x, style_xs, blend):
+        """Targets for images of ``shape`` (1, 3, H, W): the content image
+        (preprocessed, that shape, or None) and the style images
+        (preprocessed, at the output's scale) mixed with ``blend``."""
+        raise NotImplementedError
+
+    def run(self, x0, budget, progress=None, on_improvement=None,
+            save_every=0):
+        """Optimise from ``x0`` for ``budget`` evaluations -> Result."""
+        raise NotImplementedError
+
+    def evaluate(self, x):
+        """(total, terms) of image ``x`` against the current targets."""
+        raise NotImplementedError
+
+
+class LBFGSOptimiser(Optimiser):
+    """Bounded L-BFGS-B (:func:`minimize`) on a compiled
+    :class:`lasagne_style.objective.Objective`."""
+
+    def __init__(self, objective):
+        self.objective = objective
+
+    def set_targets(self, shape, content_x, style_xs, blend):
+        self.objective.set_targets(
+            shape, content_x if self.objective.content_layers else None,
+            self.objective.style_target(style_xs, blend))
+
+    def run(self, x0, budget, progress=None, on_improvement=None,
+            save_every=0):
+        return minimize(self.objective, x0, budget, progress, on_improvement,
+                        save_every)
+
+    def evaluate(self, x):
+        total, terms, _ = self.objective(x)
+        return total, terms
 
 
 def minimize(objective, x0, max_evals, progress=None, on_improvement=None,
@@ -79,7 +149,8 @@ def minimize(objective, x0, max_evals, progress=None, on_improvement=None,
 
     def evaluate(flat):
         if result.evaluations >= max_evals:
-            raise _Stop("budget")  # scipy may overshoot maxfun in a line search
+            # scipy may overshoot maxfun in a line search
+            raise _Stop("budget")
         x = flat.reshape(shape).astype(np.float32)
         total, terms, grad = objective(x)
         if not (np.isfinite(total) and np.all(np.isfinite(grad))):
@@ -120,10 +191,31 @@ def minimize(objective, x0, max_evals, progress=None, on_improvement=None,
     return result
 
 
-class ProgressPrinter:
+class Progress:
+    """Progress reporting: one call per evaluation, one per level."""
+
+    def __call__(self, n, total_evals, loss, terms, seconds_per_eval):
+        pass
+
+    def level(self, index, count, shape):
+        """Level ``index`` (0-based) of ``count`` starts at ``shape`` (H, W).
+        """
+
+
+class CallbackProgress(Progress):
+    """A user's ``progress(n, total, loss, terms, seconds_per_eval)``."""
+
+    def __init__(self, callback):
+        self.callback = callback
+
+    def __call__(self, n, total_evals, loss, terms, seconds_per_eval):
+        self.callback(n, total_evals, loss, terms, seconds_per_eval)
+
+
+class ProgressPrinter(Progress):
     """Progress lines: iteration, each loss term, seconds per evaluation,
-    ETA. Rewrites one line on a terminal; plain lines every ``every``
-    evaluations otherwise."""
+    ETA, and the optimiser's ``terms['detail']`` if any. Rewrites one line on
+    a terminal; plain lines every ``every`` evaluations otherwise."""
 
     def __init__(self, stream=None, every=10):
         self.stream = stream or sys.stderr
@@ -138,9 +230,8 @@ class ProgressPrinter:
         line = "eval %*d/%d  loss %.4g (content %.3g, style %.3g, tv %.3g)" % (
             len(str(total_evals)), n, total_evals, loss, terms["content"],
             terms["style"], terms["tv"])
-        if terms.get("accuracy"):  # discriminator runs
-            line += "  D acc " + " ".join("%.2f" % a
-                                          for a in terms["accuracy"])
+        if terms.get("detail"):
+            line += "  " + terms["detail"]
         line += "  %.2f s/eval  ETA %s" % (seconds_per_eval, _duration(eta))
         if self.tty:
             self.stream.write("\r\033[K" + line + ("\n" if last else ""))
@@ -148,9 +239,10 @@ class ProgressPrinter:
             self.stream.write(line + "\n")
         self.stream.flush()
 
-    def finish(self):
-        if self.tty:
-            self.stream.write("\n")
+    def level(self, index, count, shape):
+        if count > 1:
+            self.stream.write("level %d/%d: %dx%d\n" % (
+                index + 1, count, shape[1], shape[0]))
 
 
 def _duration(seconds):

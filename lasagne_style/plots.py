@@ -1,7 +1,7 @@
 """Figures written by the command line (loss curves) via matplotlib."""
 import numpy as np
 
-from .images import check_figure_output, write_atomically
+from .files import check_figure_output, write_atomically
 
 
 def pyplot():
@@ -15,7 +15,7 @@ def pyplot():
 def loss_curves(history, path, title=""):
     """Plot each weighted loss term and the total per evaluation (log scale)
     and save it atomically to ``path``, in the format its extension names
-    (PNG, PDF, SVG, ...: :func:`~lasagne_style.images.check_figure_output`).
+    (PNG, PDF, SVG, ...: :func:`~lasagne_style.files.check_figure_output`).
     The levels of a coarse-to-fine run (``size`` in the history) are marked
     by vertical lines."""
     fmt = check_figure_output(path)

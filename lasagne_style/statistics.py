@@ -32,6 +32,8 @@ statistic.
 import numpy as np
 import theano.tensor as T
 
+from .config import LAYER_CHANNELS, choice
+
 #: Number of quantiles the ``sliced`` statistic keeps per direction.
 QUANTILES = 256
 
@@ -129,7 +131,7 @@ class Sliced(Statistic):
     component_ndims = (2,)
 
     def components(self, F, M, layer):
-        n = layer_channels(layer)
+        n = LAYER_CHANNELS[layer]
         seed = sum(map(ord, layer))  # fixed per layer, for a smooth objective
         return [T.sort(T.dot(T.constant(rotation(n, seed)), F), axis=1)]
 
@@ -140,21 +142,12 @@ class Sliced(Statistic):
         return [resample_quantiles(target[0], positions)]
 
 
-def layer_channels(layer):
-    """Number of channels of a VGG19 conv layer (64, 128, 256, 512)."""
-    block = int(layer[4])
-    return min(64 * 2 ** (block - 1), 512)
-
-
 STATISTICS = {cls.name: cls() for cls in (Gram, Mean, MeanCov, Sliced)}
 
 
 def get(name):
-    from .errors import UserError
-    if name not in STATISTICS:
-        raise UserError("unknown statistic %r (choose from %s, or disc)"
-                        % (name, ", ".join(STATISTICS)))
-    return STATISTICS[name]
+    """The :class:`Statistic` called ``name`` (UserError if unknown)."""
+    return STATISTICS[choice("statistic", name, tuple(STATISTICS))]
 
 
 def layer_coefficients(targets, target_gram):

@@ -13,20 +13,18 @@ faster than Theano's CorrMM (im2col + gemm) on the CPU;
 ``flip_filters=False`` instead, which without cuDNN is
 :mod:`lasagne_style.compat`'s CPU stand-in running CorrMM.
 """
+import lasagne
+import theano
+import theano.tensor as T
 from lasagne.layers import InputLayer, Pool2DLayer
 
 from . import compat
+from .config import CONV_LAYERS, CONVOLUTIONS, LAYERS, choice
+from .config import receptive_stride  # noqa: F401  (part of this API)
 from .winograd import WinogradConv3x3Layer
 
-#: Layer names in network order (pool layers after each block).
-LAYERS = ("conv1_1", "conv1_2", "pool1",
-          "conv2_1", "conv2_2", "pool2",
-          "conv3_1", "conv3_2", "conv3_3", "conv3_4", "pool3",
-          "conv4_1", "conv4_2", "conv4_3", "conv4_4", "pool4",
-          "conv5_1", "conv5_2", "conv5_3", "conv5_4", "pool5")
-CONV_LAYERS = tuple(name for name in LAYERS if name.startswith("conv"))
-#: CPU convolution algorithms of :func:`build`.
-CONVOLUTIONS = ("winograd", "corrmm")
+__all__ = ["LAYERS", "CONV_LAYERS", "CONVOLUTIONS", "build",
+           "feature_function", "receptive_stride"]
 
 
 def _conv(incoming, W, b, convolution):
@@ -36,19 +34,14 @@ def _conv(incoming, W, b, convolution):
                                  flip_filters=False)
 
 
-def receptive_stride(layer):
-    """How many input pixels one position of ``layer`` spans (2**pools)."""
-    return 2 ** sum(1 for name in LAYERS[:LAYERS.index(layer)]
-                    if name.startswith("pool"))
-
-
 def build(params, up_to, input_var=None, convolution="winograd"):
     """Build VGG19 up to (and including) layer ``up_to``.
 
     Parameters
     ----------
     params : list of (W, b)
-        The 16 conv layers' weights, from :func:`lasagne_style.weights.load`.
+        The 16 conv layers' weights
+        (:func:`lasagne_style.vgg_weights.load`).
     up_to : str
         Deepest layer to build, e.g. ``'conv5_1'``.
     input_var : Theano 4-D tensor, optional
@@ -61,10 +54,8 @@ def build(params, up_to, input_var=None, convolution="winograd"):
     dict
         Layer name -> Lasagne layer, plus ``'input'``.
     """
-    if up_to not in LAYERS:
-        raise ValueError("unknown VGG19 layer %r" % up_to)
-    if convolution not in CONVOLUTIONS:
-        raise ValueError("unknown convolution %r" % convolution)
+    choice("layer", up_to, LAYERS)
+    choice("convolution", convolution, CONVOLUTIONS)
     net = {"input": InputLayer((1, 3, None, None), input_var=input_var)}
     incoming, conv_index = net["input"], 0
     for name in LAYERS[:LAYERS.index(up_to) + 1]:
@@ -76,3 +67,26 @@ def build(params, up_to, input_var=None, convolution="winograd"):
             net[name] = Pool2DLayer(incoming, 2, mode="average_exc_pad")
         incoming = net[name]
     return net
+
+
+def feature_function(params, layers, convolution="winograd"):
+    """Compile ``image -> [features of each of layers]``.
+
+    Parameters
+    ----------
+    params : list of (W, b)
+    layers : sequence of str
+        Layer names, any order; the network is built up to the deepest.
+    convolution : {'winograd', 'corrmm'}
+
+    Returns
+    -------
+    callable
+        ``f(x)`` for a preprocessed image x (1, 3, H, W) -> list of arrays
+        (1, N_l, H_l, W_l) in the order of ``layers``.
+    """
+    x = T.tensor4("x")
+    net = build(params, max(layers, key=LAYERS.index), input_var=x,
+                convolution=convolution)
+    return theano.function([x], lasagne.layers.get_output(
+        [net[name] for name in layers]))

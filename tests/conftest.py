@@ -27,3 +27,10 @@ def rng():
 
 def sample(name):
     return os.path.join(SAMPLES, name)
+
+
+def compiled_objective(config, **kwargs):
+    """The process's compiled objective for ``config`` (default weights)."""
+    from lasagne_style import objective
+    from lasagne_style.vgg_weights import load_cached
+    return objective.compiled(config, load_cached(), **kwargs)

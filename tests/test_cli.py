@@ -179,19 +179,31 @@ def test_compare_writes_figure_and_table(tmp_path):
 
 def test_a_size_that_does_not_fit_in_memory_is_refused(tmp_path, capsys,
                                                        monkeypatch):
-    from lasagne_style import api
-    monkeypatch.setattr(api, "available_memory", lambda: 2e9)
+    from lasagne_style import memory
+    monkeypatch.setattr(memory, "available", lambda: 2e9)
     out = tmp_path / "big.png"
     code, _, err = run_main(["texture", sample("cork.png"), "-o", str(out),
                              "--size", "2000"], capsys)
     assert code == 2
     assert "needs about %.1f GB of memory but only 2.0 GB" % (
-        api.estimated_memory((2000, 2000)) / 1e9) in err
+        memory.estimated((2000, 2000)) / 1e9) in err
     assert not out.exists()
     # the model against make bench's measured peaks (2026-11-25)
-    assert api.estimated_memory((512, 512)) == pytest.approx(1.34e9, rel=0.05)
-    assert api.estimated_memory((1024, 1024)) == pytest.approx(4.12e9,
-                                                               rel=0.05)
+    assert memory.estimated((512, 512)) == pytest.approx(1.34e9, rel=0.05)
+    assert memory.estimated((1024, 1024)) == pytest.approx(4.12e9, rel=0.05)
+
+
+def test_a_huge_size_is_refused_before_anything_is_allocated(tmp_path):
+    # the content would be resized to 100000 px (30 GB) before the check
+    proc = subprocess.run(
+        [sys.executable, "-m", "lasagne_style.cli", "transfer",
+         sample("grace_hopper.jpg"), sample("cork.png"), "-o",
+         str(tmp_path / "x.png"), "--size", "100000"],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, LASAGNE_STYLE_STARTUP="1"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "GB of memory" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_batch_runs_good_jobs_skips_done_ones_and_reports_broken(tmp_path):

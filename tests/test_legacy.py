@@ -6,7 +6,8 @@ A recipe-shaped script (tests/legacy/recipe_shaped.py: VGG19 from
 scipy's L-BFGS) runs in a fresh ``.venv`` interpreter that never imports
 lasagne_style; its conv1_1 must be VGG's cross-correlation and its loss our
 ``score --preset recipe``. Every module of ours works as a first import, also
-with ``nose`` on the path (whose ``SkipTest`` Theano's old CUDA package raises).
+with ``nose`` on the path (whose ``SkipTest`` Theano's old CUDA package
+raises).
 """
 import os
 import pickle
@@ -180,7 +181,8 @@ def test_a_notebook_kernel_of_this_environment_imports_lasagne_first():
             "import skimage.transform\n"
             "import theano\n"
             "from lasagne.layers.dnn import Conv2DDNNLayer as ConvLayer\n"
-            "layer = ConvLayer((1, 3, 8, 8), 4, 3, pad=1, flip_filters=False)\n"
+            "layer = ConvLayer((1, 3, 8, 8), 4, 3, pad=1,"
+            " flip_filters=False)\n"
             "print(theano.config.blas.ldflags.split()[1], "
             "layer.output_shape, layer.flip_filters)")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])

@@ -5,7 +5,8 @@ import pytest
 
 import reference
 from lasagne_style import api, images, losses
-from lasagne_style.objective import LossConfig, preset
+from conftest import compiled_objective
+from lasagne_style.config import LossConfig, preset
 from lasagne_style.errors import UserError
 
 
@@ -34,7 +35,7 @@ def test_total_variation(rng, normalize):
 
 
 def small_objective(config, rng, size=(32, 40)):
-    objective = api.objective_for(config)
+    objective = compiled_objective(config)
     shape = (1, 3) + size
     content = rng.uniform(-100, 100, shape).astype(np.float32)
     style = rng.uniform(-100, 100, (1, 3, 48, 48)).astype(np.float32)
@@ -74,7 +75,7 @@ def test_terms_sum_to_total_and_weights_apply_without_recompiling(rng):
     total, terms, _ = objective(x)
     assert total == pytest.approx(sum(terms.values()), rel=1e-5)
     doubled = config.replace(style_weight=2 * config.style_weight)
-    assert api.objective_for(doubled) is objective
+    assert compiled_objective(doubled) is objective
     total2, terms2, _ = objective(x)
     assert terms2["style"] == pytest.approx(2 * terms["style"], rel=1e-5)
     assert terms2["content"] == pytest.approx(terms["content"], rel=1e-6)

@@ -68,10 +68,11 @@ def test_winograd_layer_equals_theano_conv2d_with_gradient(rng, shape):
     import theano
     import theano.tensor as T
     from lasagne_style import winograd
-    C, O, H, W = shape
-    filters = rng.randn(O, C, 3, 3).astype(np.float32)
+    C, n_out, H, W = shape
+    filters = rng.randn(n_out, C, 3, 3).astype(np.float32)
     image = rng.randn(1, C, H, W).astype(np.float32)
-    weights = rng.randn(1, O, H, W).astype(np.float32)  # makes a scalar loss
+    # weights make a scalar loss
+    weights = rng.randn(1, n_out, H, W).astype(np.float32)
     x = T.tensor4("x")
     outputs = []
     for y in (T.nnet.conv2d(x, filters, border_mode=1, filter_flip=False),
@@ -109,7 +110,8 @@ def test_winograd_transforms_and_their_adjoints(rng, height, width):
 def test_objective_is_the_same_with_either_convolution(params, rng):
     # the speed issue's faithfulness bar: loss within 1e-4 relative
     from lasagne_style.images import preprocess
-    from lasagne_style.objective import Objective, preset
+    from lasagne_style.config import preset
+    from lasagne_style.objective import Objective
     content = preprocess(rng.randint(0, 256, (45, 38, 3)).astype(np.uint8))
     style = preprocess(rng.randint(0, 256, (45, 38, 3)).astype(np.uint8))
     x = rng.uniform(-100, 100, content.shape).astype(np.float32)

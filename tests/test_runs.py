@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import sample
+from conftest import compiled_objective, sample
 from lasagne_style import api, cli, images, optimize
+from lasagne_style.config import preset
 from lasagne_style.errors import UserError
 
 
@@ -115,8 +116,8 @@ def test_memory_stays_flat_over_a_long_run():
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * 4096
 
-    config = api.make_config("default", content_weight=0.0)
-    objective = api.objective_for(config)
+    config = preset("default", content_weight=0.0)
+    objective = compiled_objective(config)
     style = images.preprocess(images.resize(images.load_image(
         sample("cork.png")), (48, 48)))
     objective.set_targets((1, 3, 48, 48), None,

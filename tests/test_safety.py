@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, sample
-from lasagne_style import batch, checkpoint, compare, images, plots, weights
+from lasagne_style import batch, checkpoint, compare, files, images, plots
+from lasagne_style import vgg_weights as weights
 from lasagne_style.errors import UserError
 
 
@@ -407,7 +408,7 @@ def test_interrupt_right_after_the_rename_propagates(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", replace_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        images.write_atomically(str(path), lambda f: f.write(b"data"))
+        files.write_atomically(str(path), lambda f: f.write(b"data"))
     assert path.read_bytes() == b"data"
     assert leftovers(tmp_path, {"o.bin"}) == []
 
@@ -416,21 +417,21 @@ def test_permissions_are_those_of_a_plain_write(tmp_path):
     old = os.umask(0o027)
     try:
         new = tmp_path / "new.bin"
-        images.write_atomically(str(new), lambda f: f.write(b"1"))
+        files.write_atomically(str(new), lambda f: f.write(b"1"))
         assert oct(new.stat().st_mode & 0o7777) == oct(0o640)
     finally:
         os.umask(old)
     private = tmp_path / "private.bin"
     private.write_bytes(b"old")
     private.chmod(0o600)
-    images.write_atomically(str(private), lambda f: f.write(b"new"))
+    files.write_atomically(str(private), lambda f: f.write(b"new"))
     assert oct(private.stat().st_mode & 0o7777) == oct(0o600)
     assert private.read_bytes() == b"new"
     locked = tmp_path / "locked.bin"
     locked.write_bytes(b"keep")
     locked.chmod(0o444)
     with pytest.raises(UserError, match="locked.bin is read-only"):
-        images.write_atomically(str(locked), lambda f: f.write(b"lost"))
+        files.write_atomically(str(locked), lambda f: f.write(b"lost"))
     assert locked.read_bytes() == b"keep"
     assert leftovers(tmp_path, {"new.bin", "private.bin", "locked.bin"}) \
         == []
@@ -445,7 +446,7 @@ def test_a_full_disk_is_a_user_error(tmp_path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with pytest.raises(UserError) as info:
-        images.write_atomically(str(path), write)
+        files.write_atomically(str(path), write)
     assert str(info.value) == "cannot write %s (No space left on device)" \
         % path
     assert path.read_bytes() == b"previous"
@@ -459,7 +460,7 @@ def test_a_full_disk_is_a_user_error(tmp_path):
                                       ("o.webp", "WEBP"), ("o.bmp", "BMP")])
 def test_image_output_formats(tmp_path, rng, name, fmt):
     path = str(tmp_path / name)
-    assert images.check_image_output(path) == fmt
+    assert files.check_image_output(path) == fmt
     rgb = rng.randint(0, 256, (8, 9, 3)).astype(np.uint8)
     kept = images.save_image(path, rgb, {"lasagne_style:seed": 1})
     assert kept == (fmt == "PNG")
@@ -486,9 +487,9 @@ def test_bad_output_paths(tmp_path, path, message, check):
     path = path.format(tmp=tmp_path)
     if check == "figure":
         message = message.replace("images", "figures")
-        function = images.check_figure_output
+        function = files.check_figure_output
     else:
-        function = images.check_image_output
+        function = files.check_image_output
     with pytest.raises(UserError, match=message):
         function(path)
 
@@ -501,7 +502,7 @@ def test_output_in_a_directory_that_is_not_writable(tmp_path):
     locked.chmod(0o555)
     try:
         with pytest.raises(UserError, match="not writable"):
-            images.check_image_output(str(locked / "o.png"))
+            files.check_image_output(str(locked / "o.png"))
     finally:
         locked.chmod(0o755)
 
@@ -511,7 +512,7 @@ def test_a_read_only_output_is_refused_before_work(tmp_path):
     path.write_bytes(b"keep")
     path.chmod(0o444)
     with pytest.raises(UserError, match="read-only"):
-        images.check_image_output(str(path))
+        files.check_image_output(str(path))
 
 
 FIGURE_MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml",
@@ -521,7 +522,7 @@ FIGURE_MAGIC = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml",
 
 @pytest.mark.parametrize("ext", sorted(FIGURE_MAGIC))
 def test_loss_curves_write_the_format_asked_for(tmp_path, ext):
-    assert images.check_figure_output("x." + ext) == ext
+    assert files.check_figure_output("x." + ext) == ext
     path = tmp_path / ("loss." + ext)
     history = [dict(eval=i + 1, loss=10.0 / (i + 1), content=1.0,
                     style=9.0 / (i + 1), tv=0.1) for i in range(5)]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import reference
-from conftest import sample
+from conftest import compiled_objective, sample
 from lasagne_style import api, images, statistics
 from lasagne_style.errors import UserError
-from lasagne_style.objective import preset
+from lasagne_style.config import preset
 
 
 def numpy_components(name, F, layer):
@@ -66,7 +66,7 @@ def target_for(objective, path, shape):
 
 @pytest.mark.parametrize("name", ["mean", "meancov"])
 def test_objective_gradient_matches_finite_differences(rng, name):
-    objective = api.objective_for(preset("default", content_weight=0.0,
+    objective = compiled_objective(preset("default", content_weight=0.0,
                                          statistic=name))
     shape = (1, 3, 32, 32)
     objective.set_targets(shape, None, target_for(objective,
@@ -178,7 +178,7 @@ def test_mean_alone_leaves_the_covariance_free_meancov_does_not():
 
 
 def test_blend_target_is_the_weighted_average(params, rng):
-    objective = api.objective_for(preset("default", content_weight=0.0,
+    objective = compiled_objective(preset("default", content_weight=0.0,
                                          statistic="meancov"))
     rgb = rng.randint(0, 256, (32, 32, 3)).astype(np.uint8)
     s1 = images.preprocess(rgb)

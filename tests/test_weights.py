@@ -8,19 +8,20 @@ import types
 import numpy as np
 import pytest
 
-from lasagne_style import weights
+from lasagne_style import vgg_weights as weights
 from lasagne_style.errors import UserError
 
 
 def write_legacy_torch(path, tensors, monkeypatch):
-    """Write ``tensors`` (name -> (storage array, offset, size, stride)) the way
-    torch.save(..., _use_new_zipfile_serialization=False) does."""
+    """Write ``tensors`` (name -> (storage array, offset, size, stride)) the
+    way torch.save(..., _use_new_zipfile_serialization=False) does."""
     torch = types.ModuleType("torch")
     torch_utils = types.ModuleType("torch._utils")
 
     class FloatStorage:
         pass
-    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    FloatStorage.__module__ = "torch"
+    FloatStorage.__qualname__ = "FloatStorage"
 
     def _rebuild_tensor_v2(*args):
         raise AssertionError("never called while writing")

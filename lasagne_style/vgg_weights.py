@@ -13,8 +13,8 @@ pickles::
 :func:`read_legacy_torch` reads it with ``pickle`` and numpy alone, so torch
 is never needed. A weights file is untrusted data: every pickle is read with
 an allow-list of the few globals it needs (so one cannot run code), and
-anything else is refused. The conversion is done once and cached as an ``.npz`` under
-``weights/``.
+anything else is refused. The conversion is done once and cached as an
+``.npz`` under ``weights/``.
 
 Whatever the source, weights are returned as a list of 16 ``(W, b)`` pairs,
 conv1_1 .. conv5_4, with ``W`` of shape (out, in, 3, 3) for a
@@ -375,6 +375,18 @@ def load(path=None):
              np.ascontiguousarray(b, np.float32)) for W, b in params]
 
 
+_loaded = {}
+
+
+def load_cached(path=None):
+    """:func:`load`, once per process and path (a run, a notebook and the
+    tests reuse the same arrays)."""
+    key = os.path.abspath(path) if path else None
+    if key not in _loaded:
+        _loaded[key] = load(path)
+    return _loaded[key]
+
+
 def export_model_zoo(path, params=None):
     """Write weights in the Lasagne model zoo's layout, the recipe's
     ``vgg19_normalized.pkl``: ``{'param values': [W1, b1, ..., W16, b16]}``,
@@ -385,7 +397,7 @@ def export_model_zoo(path, params=None):
     int
         The number of parameter arrays written (32).
     """
-    from .images import write_atomically
+    from .files import write_atomically
     params = load() if params is None else params
     values = [np.ascontiguousarray(a, np.float32) for W, b in params
               for a in (W, b)]

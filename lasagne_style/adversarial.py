@@ -26,70 +26,22 @@ the cross-entropy against the uniform target 1/2. X is updated with Adam and
 projected onto the pixel bounds after each step. The D step and the X step
 are each compiled once.
 """
-import dataclasses
 import time
 
 import numpy as np
 
 from . import vgg
-from .errors import UserError
+from .config import DISC_KINDS as KINDS
+from .config import DISC_LOSSES as LOSSES  # noqa: F401  (part of this API)
+from .config import choice
 from .images import pixel_bounds
 from .losses import content_loss, total_variation
-from .optimize import Result
+from .optimize import Optimiser, Result
 
 import lasagne  # noqa: E402
 import theano  # noqa: E402
 import theano.tensor as T  # noqa: E402
 from lasagne.layers import ConcatLayer, Conv2DLayer, InputLayer  # noqa: E402
-
-KINDS = ("logreg", "quadratic", "mlp")
-LOSSES = ("swap", "confusion")
-#: Default style layers. Deeper layers have more channels than positions
-#: (conv4_1 at 256 px: 512 channels, 1024 positions; conv5_1: 256), so a D
-#: separates real from fake perfectly whatever the image and its gradient
-#: carries no texture information: with conv4_1 and conv5_1 included the
-#: result stayed noise (measured: Gram distance 3.9e5 vs 1.8e4 without).
-STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1")
-
-
-@dataclasses.dataclass(frozen=True)
-class DiscOptions:
-    """Settings of the adversarial loop (see the module docstring).
-
-    ``d_steps`` discriminator updates every ``d_every`` image updates;
-    ``d_lr`` and ``x_lr`` are Adam learning rates (``x_lr`` in pixel units
-    of the 0..255 range); ``d_decay`` an L2 penalty on D's weights;
-    ``tv_weight`` weighs the (size-normalized) total variation against the
-    adversarial losses; ``rank`` of the quadratic form; ``hidden`` units of
-    the MLP.
-    """
-    kind: str = "quadratic"
-    loss: str = "swap"
-    d_steps: int = 5
-    d_every: int = 1
-    d_lr: float = 0.01
-    d_decay: float = 0.0
-    x_lr: float = 2.0
-    tv_weight: float = 2e-5
-    rank: int = 16
-    hidden: int = 64
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise UserError("unknown discriminator %r (choose from %s)"
-                            % (self.kind, ", ".join(KINDS)))
-        if self.loss not in LOSSES:
-            raise UserError("unknown discriminator loss %r (choose from %s)"
-                            % (self.loss, ", ".join(LOSSES)))
-        for name in ("d_steps", "d_every", "rank", "hidden"):
-            if int(getattr(self, name)) < 1:
-                raise UserError("%s must be at least 1" % name)
-        for name in ("d_lr", "x_lr"):
-            if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
-                raise UserError("%s must be a positive number" % name)
-        for name in ("d_decay", "tv_weight"):
-            if not np.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                raise UserError("%s must be a number >= 0" % name)
 
 
 def build_discriminator(kind, channels, rank=16, hidden=64):
@@ -113,12 +65,11 @@ def build_discriminator(kind, channels, rank=16, hidden=64):
         projections = conv(l_in, rank, b=None, nonlinearity=T.sqr,
                            W=lasagne.init.Normal(1.0 / np.sqrt(channels)))
         out = conv(ConcatLayer([l_in, projections]), 1, nonlinearity=identity)
-    elif kind == "mlp":
+    else:
+        choice("discriminator", kind, KINDS)
         hidden_layer = conv(l_in, hidden)
         hidden_layer = conv(hidden_layer, hidden)
         out = conv(hidden_layer, 1, nonlinearity=identity)
-    else:
-        raise UserError("unknown discriminator %r" % kind)
     return l_in, out
 
 
@@ -152,7 +103,7 @@ class AdversarialMatcher:
         variables only (e.g. the image being optimised).
     real_maps : list of (1, N_l, H', W') arrays
         Features of the target samples (the style image).
-    options : DiscOptions
+    options : lasagne_style.config.AdversarialOptions
     seed : int
         Seed of the discriminators' initial weights.
     """
@@ -246,9 +197,10 @@ def alternate(matcher, x_step, iterations, options, progress=None,
     return history
 
 
-def run(params, config, options, x0, style_x, content_x, iterations,
-        progress=None, seed=0):
-    """Texture synthesis or style transfer with the discriminator loss.
+class AdversarialOptimiser(Optimiser):
+    """Texture synthesis or style transfer with the discriminator loss, as
+    an :class:`lasagne_style.optimize.Optimiser` (not resumable: no
+    coarse-to-fine levels, no checkpoints).
 
     The image objective is ``sum_l w_l L_adv,l + (content_weight /
     style_weight) L_c + options.tv_weight L_tv``: the preset's ratio of
@@ -257,58 +209,103 @@ def run(params, config, options, x0, style_x, content_x, iterations,
     term must be far stronger than with L-BFGS-B (the preset's ratio left the
     textures full of pixel noise; 2e-5 with normalized terms removed most).
 
-    Returns
-    -------
-    optimize.Result
-        ``x`` is the last image (an adversarial loss is not a quantity
-        that decreases monotonically, so "best" has no meaning here);
-        ``history`` entries carry each D's accuracy.
+    Parameters
+    ----------
+    params : list of (W, b)
+    config : lasagne_style.config.LossConfig
+    options : lasagne_style.config.AdversarialOptions
+    seed : int
+        Seed of the discriminators' initial weights.
     """
-    low, high = pixel_bounds(x0.shape)
-    x = theano.shared(np.clip(x0, low, high).astype(np.float32), name="x")
-    net = vgg.build(params, config.deepest_layer)
-    style_layers = list(config.style_layers)
-    content_layers = list(config.content_layers if config.uses_content
-                          else ())
-    layers = [net[n] for n in style_layers + content_layers]
-    image_in = T.tensor4("image")
-    features_of = theano.function([image_in], lasagne.layers.get_output(
-        layers, image_in))
-    fake = lasagne.layers.get_output(layers, x)
-    real = features_of(style_x)[:len(style_layers)]
-    matcher = AdversarialMatcher(fake[:len(style_layers)], real, options,
-                                 seed)
-    adversarial = matcher.generator_loss(list(config.layer_weights))
-    scale = 1.0 / max(config.style_weight, 1e-30)
-    content = T.constant(np.float32(0))
-    if content_layers:
-        targets = features_of(content_x)[len(style_layers):]
-        content = sum(content_loss(f, T.constant(t), config.normalize)
-                      for f, t in zip(fake[len(style_layers):], targets))
-    tv = total_variation(x, config.normalize)
-    loss = (adversarial + np.float32(config.content_weight * scale) * content
-            + np.float32(options.tv_weight) * tv)
-    x_step = image_step(x, loss, options.x_lr,
-                        (low.astype(np.float32), high.astype(np.float32)),
-                        outputs=[adversarial, content, tv])
+    resumable = False
 
-    def describe(adversarial_value, content_value, tv_value):
-        return dict(style=float(adversarial_value),
-                    content=float(content_value) * config.content_weight * scale,
-                    tv=float(tv_value) * options.tv_weight)
+    def __init__(self, params, config, options, seed=0):
+        self.params, self.config = params, config
+        self.options, self.seed = options, seed
+        self.style_layers = list(config.style_layers)
+        self.content_layers = list(config.content_layers
+                                   if config.uses_content else ())
+        self.features_of = vgg.feature_function(
+            params, self.style_layers + self.content_layers)
+        self.targets, self.last = None, (np.inf, {})
 
-    result = Result()
-    start = time.perf_counter()
-    try:
-        alternate(matcher, x_step, iterations, options, progress, describe,
-                  result.history)
-        result.stopped = "budget"
-    except KeyboardInterrupt:
-        result.stopped = "interrupted"
-    result.seconds = time.perf_counter() - start
-    result.x = x.get_value()
-    if result.history:
-        last = result.history[-1]
-        result.loss = last["loss"]
-        result.terms = {k: last[k] for k in ("content", "style", "tv")}
-    return result
+    def set_targets(self, shape, content_x, style_xs, blend):
+        if len(style_xs) != 1:
+            raise ValueError("the adversarial loss takes one style image")
+        self.targets = (style_xs[0], content_x)
+
+    def evaluate(self, x):
+        # no fixed target to score against: the last step's loss
+        return self.last
+
+    def run(self, x0, budget, progress=None, on_improvement=None,
+            save_every=0):
+        """``budget`` rounds of the adversarial loop from ``x0``.
+
+        Returns
+        -------
+        optimize.Result
+            ``x`` is the last image (an adversarial loss is not a quantity
+            that decreases monotonically, so "best" has no meaning here);
+            ``history`` entries carry each D's accuracy.
+        """
+        config, options = self.config, self.options
+        style_x, content_x = self.targets
+        n_style = len(self.style_layers)
+        low, high = pixel_bounds(x0.shape)
+        x = theano.shared(np.clip(x0, low, high).astype(np.float32),
+                          name="x")
+        net = vgg.build(self.params, config.deepest_layer)
+        fake = lasagne.layers.get_output(
+            [net[n] for n in self.style_layers + self.content_layers], x)
+        matcher = AdversarialMatcher(fake[:n_style],
+                                     self.features_of(style_x)[:n_style],
+                                     options, self.seed)
+        adversarial = matcher.generator_loss(list(config.layer_weights))
+        scale = 1.0 / max(config.style_weight, 1e-30)
+        content = T.constant(np.float32(0))
+        if self.content_layers:
+            targets = self.features_of(content_x)[n_style:]
+            content = sum(content_loss(f, T.constant(t), config.normalize)
+                          for f, t in zip(fake[n_style:], targets))
+        tv = total_variation(x, config.normalize)
+        loss = (adversarial
+                + np.float32(config.content_weight * scale) * content
+                + np.float32(options.tv_weight) * tv)
+        x_step = image_step(x, loss, options.x_lr,
+                            (low.astype(np.float32), high.astype(np.float32)),
+                            outputs=[adversarial, content, tv])
+
+        def describe(adversarial_value, content_value, tv_value):
+            return dict(style=float(adversarial_value),
+                        content=float(content_value) * config.content_weight
+                        * scale,
+                        tv=float(tv_value) * options.tv_weight)
+
+        result = Result()
+        start = time.perf_counter()
+        try:
+            alternate(matcher, x_step, budget, options,
+                      _with_accuracy(progress), describe, result.history)
+            result.stopped = "budget"
+        except KeyboardInterrupt:
+            result.stopped = "interrupted"
+        result.seconds = time.perf_counter() - start
+        result.x = x.get_value()
+        if result.history:
+            last = result.history[-1]
+            result.loss = last["loss"]
+            result.terms = {k: last[k] for k in ("content", "style", "tv")}
+        self.last = (result.loss, result.terms)
+        return result
+
+
+def _with_accuracy(progress):
+    """``progress`` with each D's accuracy as the line's detail."""
+    if progress is None:
+        return None
+
+    def report(n, total, loss, entry, seconds_per_eval):
+        detail = "D acc " + " ".join("%.2f" % a for a in entry["accuracy"])
+        progress(n, total, loss, dict(entry, detail=detail), seconds_per_eval)
+    return report

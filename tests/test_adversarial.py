@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import sample
-from lasagne_style import disc
+from lasagne_style import adversarial as disc
+from lasagne_style.config import AdversarialOptions
 from lasagne_style.errors import UserError
 
 
@@ -23,7 +24,7 @@ def fit(kind, rng, iterations=400):
     x = theano.shared(rng.randn(1, 4, 1, 2000).astype(np.float32))
     # 5 D steps per X step: with 1, the logistic D lags behind and X
     # oscillates around the target mean instead of settling on it
-    options = disc.DiscOptions(kind=kind, d_lr=0.02, rank=8, d_steps=5)
+    options = AdversarialOptions(kind=kind, d_lr=0.02, rank=8, d_steps=5)
     matcher = disc.AdversarialMatcher([x], [real], options, seed=1)
     step = disc.image_step(x, matcher.generator_loss(), 0.02)
     history = disc.alternate(matcher, step, iterations, options)
@@ -61,7 +62,7 @@ def test_discriminator_learns_separable_data(rng):
     fake = theano.shared(gaussian(rng, np.array([-1.0, -1.0]),
                                   0.1 * np.eye(2), 500))
     matcher = disc.AdversarialMatcher([fake], [real],
-                                      disc.DiscOptions(kind="logreg",
+                                      AdversarialOptions(kind="logreg",
                                                        d_lr=0.05))
     first = matcher.train(1)[1][0]
     for _ in range(30):
@@ -101,7 +102,7 @@ def test_generator_loss_and_gradient_match_numpy(rng):
     for kind in disc.KINDS:
         matcher = disc.AdversarialMatcher(
             [theano.shared(np.zeros((1, 3, 1, 20), np.float32))], [real],
-            disc.DiscOptions(kind=kind, rank=4, hidden=8))
+            AdversarialOptions(kind=kind, rank=4, hidden=8))
         values = lasagne.layers.get_all_param_values(matcher.layers[0])
         logits = lasagne.layers.get_output(matcher.layers[0], X)
         for loss_kind in disc.LOSSES:
@@ -125,7 +126,7 @@ def test_short_texture_run_lowers_the_gram_distance(tmp_path):
     from lasagne_style import api
     out = str(tmp_path / "t.png")
     result = api.synthesize(sample("cork.png"), size=48, iters=40, seed=0,
-                            statistic="disc", disc=disc.DiscOptions(
+                            statistic="disc", adversarial=AdversarialOptions(
                                 kind="logreg", x_lr=4.0),
                             output=out, progress=False)
     noise = api.synthesize(sample("cork.png"), size=48, iters=1, seed=0,
@@ -139,6 +140,6 @@ def test_short_texture_run_lowers_the_gram_distance(tmp_path):
 
 def test_bad_options():
     with pytest.raises(UserError, match="unknown discriminator"):
-        disc.DiscOptions(kind="svm")
+        AdversarialOptions(kind="svm")
     with pytest.raises(UserError, match="d_lr"):
-        disc.DiscOptions(d_lr=-1)
+        AdversarialOptions(d_lr=-1)

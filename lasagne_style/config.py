@@ -1,0 +1,231 @@
+"""What a run may ask for, without Theano: the names of every choice, the
+loss configuration and its presets, the adversarial loop's options, and one
+validator per kind of value.
+
+The CLI checks its arguments against these names before it pays for
+Theano's start-up, and the API uses the same validators, so a mistake gets
+the same one-line message from both, e.g. ``unknown statistic 'x' (choose
+from gram, mean, meancov, sliced, disc)``.
+"""
+import dataclasses
+import math
+import numbers
+
+from .errors import UserError
+
+#: VGG19's convolutional blocks: (channels, conv layers), each block followed
+#: by a 2x2 pooling layer.
+VGG_BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
+#: Layer names in network order (pool layers after each block).
+LAYERS = tuple(name for block, (_, count) in enumerate(VGG_BLOCKS, 1)
+               for name in ["conv%d_%d" % (block, i)
+                            for i in range(1, count + 1)]
+               + ["pool%d" % block])
+CONV_LAYERS = tuple(name for name in LAYERS if name.startswith("conv"))
+#: Channels of each conv layer (64 ... 512).
+LAYER_CHANNELS = {"conv%d_%d" % (block, i): channels
+                  for block, (channels, count) in enumerate(VGG_BLOCKS, 1)
+                  for i in range(1, count + 1)}
+
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+CONTENT_LAYERS = ("conv4_2",)
+#: Default style layers of the adversarial loss. Deeper layers have more
+#: channels than positions at small sizes (conv5_1 at 256 px: 512 channels,
+#: 256 positions), so a discriminator separates real from fake perfectly
+#: whatever the image and its gradient carries no texture information: with
+#: conv4_1 and conv5_1 included a 96 px texture stayed noise (measured: Gram
+#: distance 3.9e5 vs 1.8e4 without).
+ADVERSARIAL_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1")
+
+#: Style statistics matched by L-BFGS-B (see :mod:`.statistics`), and the
+#: ``--stat`` value that selects the adversarial optimiser instead.
+STATISTICS = ("gram", "mean", "meancov", "sliced")
+ADVERSARIAL = "disc"
+CONVOLUTIONS = ("winograd", "corrmm")
+DISC_KINDS = ("logreg", "quadratic", "mlp")
+DISC_LOSSES = ("swap", "confusion")
+COLOUR_MODES = ("luminance", "histogram")
+INITS = ("noise", "content")
+
+#: Named weight sets. ``recipe`` is the Lasagne Recipes notebook's, tuned for
+#: 600x600 images. ``default`` uses size-normalized content and variation
+#: terms with weights that reproduce the recipe's balance at 600x600
+#: (content 0.001 * N M = 0.001 * 512 * 75 * 75 ~ 2.9e3, variation
+#: 1e-8 * 600 * 600 = 3.6e-3), so it behaves the same at every size.
+PRESETS = {
+    "default": dict(content_weight=2.9e3, style_weight=0.2e6, tv_weight=3.6e-3,
+                    normalize=True),
+    "recipe": dict(content_weight=1e-3, style_weight=0.2e6, tv_weight=1e-8,
+                   normalize=False),
+}
+#: Start image of each preset when none is given: the recipe starts from
+#: noise; from the content image our default converges in fewer steps.
+DEFAULT_INIT = {"default": "content", "recipe": "noise"}
+
+
+def choice(kind, value, allowed):
+    """``value`` if it is one of ``allowed``, else UserError."""
+    if not isinstance(value, str) or value not in allowed:
+        raise UserError("unknown %s %r (choose from %s)"
+                        % (kind, value, ", ".join(allowed)))
+    return value
+
+
+def positive_int(name, value):
+    """``value`` as an int > 0 (numpy integers too, not bools)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or value <= 0:
+        raise UserError("%s must be a positive integer, got %r"
+                        % (name, value))
+    return int(value)
+
+
+def number(name, value, positive=False):
+    """``value`` as a finite float >= 0 (> 0 if ``positive``); numpy
+    numbers are accepted, bools and strings are not."""
+    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
+          and math.isfinite(value) and (value > 0 if positive else value >= 0))
+    if not ok:
+        raise UserError("%s must be a finite number %s 0, got %r"
+                        % (name, ">" if positive else ">=", value))
+    return float(value)
+
+
+def seed(value):
+    """A seed in [0, 2**32)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or not 0 <= value < 2 ** 32:
+        raise UserError("seed must be an integer in [0, 2**32), got %r"
+                        % (value,))
+    return int(value)
+
+
+def layer_names(value, what="style layers"):
+    """A tuple of conv layer names from ``"a,b"`` or a list/tuple."""
+    if isinstance(value, str):
+        value = [name.strip() for name in value.split(",") if name.strip()]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise UserError("no %s given (e.g. conv1_1,conv2_1)" % what)
+    for name in value:
+        choice("layer", name, CONV_LAYERS)
+    return tuple(value)
+
+
+def blend_weights(blend, count):
+    """Blend weights of ``count`` styles, normalized to sum to 1 (equal when
+    ``blend`` is None)."""
+    if blend is None:
+        return (1.0 / count,) * count
+    blend = [number("a blend weight", w) for w in blend]
+    if len(blend) != count or sum(blend) <= 0:
+        raise UserError("need one non-negative blend weight per style image "
+                        "(%d given for %d), not all zero"
+                        % (len(blend), count))
+    return tuple(w / sum(blend) for w in blend)
+
+
+def receptive_stride(layer):
+    """How many input pixels one position of ``layer`` spans (2**pools)."""
+    return 2 ** sum(1 for name in LAYERS[:LAYERS.index(layer)]
+                    if name.startswith("pool"))
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Which layers and weights make up the objective.
+
+    ``style_weight`` multiplies the sum of the per-layer style terms, each of
+    which is first multiplied by its entry in ``style_layer_weights``
+    (default 1 for every layer, as in the recipe). ``statistic`` is one of
+    :data:`STATISTICS`, or :data:`ADVERSARIAL` for the discriminator loss.
+    """
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    normalize: bool
+    content_layers: tuple = CONTENT_LAYERS
+    style_layers: tuple = STYLE_LAYERS
+    style_layer_weights: tuple = None
+    statistic: str = "gram"
+
+    def __post_init__(self):
+        set_ = object.__setattr__  # frozen: normalize the fields once
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            set_(self, name, number(name.replace("_", " "),
+                                    getattr(self, name)))
+        set_(self, "content_layers", layer_names(self.content_layers,
+                                                 "content layers"))
+        set_(self, "style_layers", layer_names(self.style_layers))
+        choice("statistic", self.statistic, STATISTICS + (ADVERSARIAL,))
+        weights = self.style_layer_weights
+        if weights is not None:
+            if len(weights) != len(self.style_layers):
+                raise UserError("%d style layer weights given for %d style "
+                                "layers" % (len(weights),
+                                            len(self.style_layers)))
+            set_(self, "style_layer_weights", tuple(
+                number("a style layer weight", w) for w in weights))
+
+    @property
+    def adversarial(self):
+        return self.statistic == ADVERSARIAL
+
+    @property
+    def layer_weights(self):
+        return self.style_layer_weights or (1.0,) * len(self.style_layers)
+
+    @property
+    def uses_content(self):
+        return self.content_weight > 0 and bool(self.content_layers)
+
+    @property
+    def deepest_layer(self):
+        used = self.style_layers + (self.content_layers
+                                    if self.uses_content else ())
+        return max(used, key=LAYERS.index)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def preset(name, **overrides):
+    """A :class:`LossConfig` from a named preset, with ``None`` overrides
+    ignored. The adversarial loss has its own default style layers."""
+    settings = dict(PRESETS[choice("preset", name, tuple(PRESETS))])
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if settings.get("statistic") == ADVERSARIAL:
+        settings.setdefault("style_layers", ADVERSARIAL_STYLE_LAYERS)
+    return LossConfig(**settings)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialOptions:
+    """Settings of the adversarial loop (see :mod:`.adversarial`).
+
+    ``d_steps`` discriminator updates every ``d_every`` image updates;
+    ``d_lr`` and ``x_lr`` are Adam learning rates (``x_lr`` in pixel units
+    of the 0..255 range); ``d_decay`` an L2 penalty on D's weights;
+    ``tv_weight`` weighs the (size-normalized) total variation against the
+    adversarial losses; ``rank`` of the quadratic form; ``hidden`` units of
+    the MLP.
+    """
+    kind: str = "quadratic"
+    loss: str = "swap"
+    d_steps: int = 5
+    d_every: int = 1
+    d_lr: float = 0.01
+    d_decay: float = 0.0
+    x_lr: float = 2.0
+    tv_weight: float = 2e-5
+    rank: int = 16
+    hidden: int = 64
+
+    def __post_init__(self):
+        choice("discriminator", self.kind, DISC_KINDS)
+        choice("discriminator loss", self.loss, DISC_LOSSES)
+        for name in ("d_steps", "d_every", "rank", "hidden"):
+            positive_int(name, getattr(self, name))
+        for name in ("d_lr", "x_lr"):
+            number(name, getattr(self, name), positive=True)
+        for name in ("d_decay", "tv_weight"):
+            number(name, getattr(self, name))

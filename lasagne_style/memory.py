@@ -1,0 +1,50 @@
+"""How much memory a run needs, checked before any large array exists.
+
+Peak memory model of one run, fitted to ``make bench``'s peak RSS (objective
+up to conv5_1; 0.70/1.30/3.26 GB at 256/512/1024 px with Winograd, 0.62/
+1.34/4.12 GB with CorrMM): a fixed part (Python, Theano, weights) plus
+activations and their gradients per pixel. With ``keep_buffers`` every
+intermediate stays allocated (1.72/5.62 GB at 256/512 px).
+"""
+from .errors import UserError
+
+FIXED_BYTES = 0.45e9
+BYTES_PER_PIXEL = 3.5e3
+KEPT_BUFFERS_BYTES_PER_PIXEL = 20e3
+
+
+def estimated(shape, keep_buffers=False):
+    """Estimated peak memory in bytes of a run producing ``shape`` (H, W)."""
+    per_pixel = (KEPT_BUFFERS_BYTES_PER_PIXEL if keep_buffers
+                 else BYTES_PER_PIXEL)
+    return FIXED_BYTES + per_pixel * shape[0] * shape[1]
+
+
+def available():
+    """MemAvailable from /proc/meminfo in bytes, or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check(shape):
+    """UserError if a run at ``shape`` (H, W) would not fit in memory."""
+    need, have = estimated(shape), available()
+    if have is not None and need > have:
+        raise UserError("a %dx%d image needs about %.1f GB of memory but only "
+                        "%.1f GB are available: use a smaller --size"
+                        % (shape[1], shape[0], need / 1e9, have / 1e9))
+
+
+def keep_buffers_for(shape, convolution):
+    """Whether a run at ``shape`` keeps its buffers between evaluations:
+    with Winograd (where it pays: CorrMM gained nothing) and only while that
+    needs at most half the available memory."""
+    have = available()
+    return (convolution == "winograd" and have is not None
+            and estimated(shape, keep_buffers=True) <= 0.5 * have)

@@ -1,0 +1,234 @@
+"""The run schedule: coarse-to-fine levels, checkpoints and saving around one
+optimiser, which it calls once per level through the small
+:class:`lasagne_style.optimize.Optimiser` interface (L-BFGS-B or the
+adversarial loop).
+
+Each level gets ``iters`` evaluations and starts from the previous level's
+result, upsampled at float precision; the style follows the output's size at
+every level. With an output path the best image is saved every
+``save_every`` evaluations (with a checkpoint), at an interruption or a
+non-finite loss (with a checkpoint for ``--resume``), and at the end (the
+checkpoint is then deleted). A failed intermediate save does not stop the
+run: it is reported and optimisation goes on.
+"""
+import dataclasses
+import json
+import sys
+
+import numpy as np
+
+from . import checkpoint, images
+from .config import LossConfig
+from .errors import UserError
+from .version import __version__
+
+
+@dataclasses.dataclass
+class Run:
+    """What to optimise, at which sizes, and where results go (built and
+    validated by :mod:`lasagne_style.api`)."""
+    config: LossConfig
+    shape: tuple                #: final output (H, W)
+    styles: list                #: RGB uint8 arrays, as given
+    content: object = None      #: RGB uint8 at the final size (None: texture)
+    init: object = "noise"      #: 'noise', 'content' or an RGB uint8 array
+    iters: int = 300            #: evaluations per level
+    levels: int = 1
+    seed: int = 0
+    blend: tuple = None         #: one weight per style, summing to 1
+    output: str = None
+    save_every: int = 0
+    resume: str = None          #: checkpoint to continue from
+    finish: object = None       #: RGB -> RGB for what is returned and saved
+    weights: str = None         #: VGG weights file (None: the default)
+    options: dict = dataclasses.field(default_factory=dict)  #: as recorded
+
+    @property
+    def shapes(self):
+        return level_shapes(self.shape, self.levels)
+
+    @property
+    def fingerprint(self):
+        """What a checkpoint must have been made with to be resumed."""
+        return checkpoint.fingerprint(
+            dict(self.options, config=dataclasses.asdict(self.config),
+                 weights=self.weights),
+            self.styles + ([self.content] if self.content is not None
+                           else []))
+
+    def content_at(self, shape):
+        """The content preprocessed at ``shape`` (H, W), or None."""
+        if self.content is None:
+            return None
+        return images.preprocess(images.resize(self.content, shape))
+
+    def styles_at(self, shape):
+        """The style images preprocessed at the scale of an output of
+        ``shape`` (H, W): the same longer side."""
+        return [images.preprocess(images.resize(
+            rgb, images.fit_size(rgb.shape, max(shape))))
+            for rgb in self.styles]
+
+    def set_targets(self, optimiser, shape):
+        optimiser.set_targets((1, 3) + shape, self.content_at(shape),
+                              self.styles_at(shape), self.blend)
+
+    def start_image(self, shape, seed):
+        """The preprocessed start image at ``shape`` (H, W)."""
+        if isinstance(self.init, np.ndarray):
+            return images.preprocess(images.resize(self.init, shape))
+        if self.init == "content":
+            return self.content_at(shape)
+        rng = np.random.RandomState(seed)
+        return rng.uniform(-128, 128, (1, 3) + shape).astype(np.float32)
+
+
+def level_shapes(shape, levels):
+    """Output sizes of a coarse-to-fine schedule of ``levels`` levels: the
+    final ``shape`` (H, W) halved ``levels - 1`` times, coarsest first."""
+    return [(max(1, int(round(shape[0] / 2.0 ** k))),
+             max(1, int(round(shape[1] / 2.0 ** k))))
+            for k in reversed(range(levels))]
+
+
+def _warn(message):
+    print("lasagne-style: warning: %s" % message, file=sys.stderr)
+
+
+class _Saver:
+    """Writes the run's image and checkpoints; knows the run's metadata."""
+
+    def __init__(self, run, seed, fingerprint):
+        self.run, self.seed, self.fingerprint = run, seed, fingerprint
+        self.checkpoint_path = (checkpoint.path_for(run.output)
+                                if run.output else None)
+        self.metadata = {
+            "lasagne_style:version": __version__,
+            "lasagne_style:seed": seed,
+            "lasagne_style:options": json.dumps(dict(run.options, seed=seed),
+                                                sort_keys=True)}
+
+    def final_rgb(self, x):
+        rgb = images.deprocess(images.resize_preprocessed(x, self.run.shape))
+        return self.run.finish(rgb) if self.run.finish else rgb
+
+    def image(self, x):
+        if self.run.output:
+            images.save_image(self.run.output, self.final_rgb(x),
+                              self.metadata)
+
+    def checkpoint(self, x, level, evaluations, history, seconds):
+        if self.checkpoint_path:
+            checkpoint.save(self.checkpoint_path, x, level, evaluations,
+                            history, seconds, self.seed, self.fingerprint)
+        return self.checkpoint_path
+
+    def intermediate(self, x, level, evaluations, history, seconds):
+        """Image and checkpoint during the run; a failure is reported, not
+        fatal (the best image stays in memory)."""
+        try:
+            self.image(x)
+            self.checkpoint(x, level, evaluations, history, seconds)
+        except UserError as e:
+            _warn("intermediate save failed (%s); optimisation goes on" % e)
+
+
+def execute(run, optimiser, progress=None):
+    """Optimise ``run`` with ``optimiser``, level by level, and save.
+
+    Parameters
+    ----------
+    run : Run
+    optimiser : lasagne_style.optimize.Optimiser
+    progress : lasagne_style.optimize.Progress, optional
+
+    Returns
+    -------
+    lasagne_style.optimize.Result
+        With ``image`` (RGB uint8, as saved), ``saved_loss`` and
+        ``saved_terms`` (the 8-bit image's), ``seed`` and ``config``.
+    """
+    fingerprint = run.fingerprint
+    state = checkpoint.load(run.resume, fingerprint) if run.resume else None
+    if state and state["level"] >= run.levels:
+        raise UserError("checkpoint %s is at level %d of a %d-level run"
+                        % (run.resume, state["level"] + 1, run.levels))
+    seed = state["seed"] if state else run.seed
+    saver = _Saver(run, seed, fingerprint)
+    shapes = run.shapes
+    first, done, x, history, seconds = 0, 0, None, [], 0.0
+    if state:
+        first, done, x = state["level"], state["evaluations"], state["x"]
+        history, seconds = state["history"], state["seconds"]
+        if done >= run.iters and first == run.levels - 1:
+            raise UserError("checkpoint %s already has %d evaluations: give a "
+                            "larger --iters to continue" % (run.resume, done))
+    for level in range(first, run.levels):
+        shape = shapes[level]
+        x0 = (run.start_image(shape, seed) if x is None
+              else images.resize_preprocessed(x, shape))
+        if progress is not None:
+            progress.level(level, run.levels, shape)
+        run.set_targets(optimiser, shape)
+
+        def so_far(result, level=level, done=done, history=history,
+                   seconds=seconds):
+            # this level's evaluations appended to the earlier ones
+            size = max(shapes[level])
+            entries = history + [dict(e, eval=e["eval"] + len(history),
+                                      time=e["time"] + seconds, size=size)
+                                 for e in result.history]
+            return entries, seconds + result.seconds, done + result.evaluations
+
+        def keep(result, level=level):
+            entries, total_seconds, evaluations = so_far(result)
+            saver.intermediate(result.x, level, evaluations, entries,
+                               total_seconds)
+
+        result = optimiser.run(x0, max(run.iters - done, 1), progress,
+                               keep if optimiser.resumable else None,
+                               run.save_every)
+        history, seconds, evaluations = so_far(result)
+        x = result.x
+        if result.stopped in ("interrupted", "nonfinite"):
+            if optimiser.resumable:
+                result.checkpoint = _try_checkpoint(
+                    saver, x, level, evaluations, history, seconds)
+            break
+        done = 0
+    else:
+        if saver.checkpoint_path and optimiser.resumable:
+            checkpoint.remove(saver.checkpoint_path)
+    result.history, result.seconds = history, seconds
+    if x.shape[2:] != run.shape:  # stopped at a coarse level
+        x = result.x = images.resize_preprocessed(x, run.shape)
+        run.set_targets(optimiser, run.shape)
+    _save_final(saver, result, x, optimiser)
+    result.image = saver.final_rgb(x)
+    result.seed, result.config = seed, run.config
+    # what was saved is 8-bit: report its own losses too
+    result.saved_loss, result.saved_terms = optimiser.evaluate(
+        images.preprocess(images.deprocess(x)))
+    return result
+
+
+def _try_checkpoint(saver, x, level, evaluations, history, seconds):
+    try:
+        return saver.checkpoint(x, level, evaluations, history, seconds)
+    except UserError as e:
+        _warn("no checkpoint written (%s)" % e)
+        return None
+
+
+def _save_final(saver, result, x, optimiser):
+    """Save the result; if that fails, keep it in a checkpoint."""
+    try:
+        saver.image(x)
+    except UserError as e:
+        kept = optimiser.resumable and _try_checkpoint(
+            saver, x, len(saver.run.shapes) - 1, result.evaluations,
+            result.history, result.seconds)
+        if kept:
+            raise UserError("%s; the result is kept in %s: free space and "
+                            "resume from it" % (e, kept))
+        raise
