@@ -392,6 +392,8 @@ def _export_weights(args):
     from . import files, vgg_weights
 
     files.check_output_file(args.output)
+    files.check_distinct({"the output": args.output},
+                         [("--weights file", args.weights)])
     count = vgg_weights.export_model_zoo(args.output,
                                          vgg_weights.load(args.weights))
     print("wrote %s: {'param values': %d float32 arrays} (W, b of conv1_1 .. "

@@ -203,3 +203,12 @@ def test_checkpoint_from_a_deeper_schedule_is_refused(tmp_path, capsys):
     run.resume = ckpt
     with pytest.raises(UserError, match="level 4 of a 1-level run"):
         schedule.execute(run, optimiser=None)
+
+
+def test_export_weights_never_overwrites_its_source(tmp_path, capsys):
+    source = tmp_path / "w.pkl"
+    source.write_bytes(b"precious")
+    code, _, err = run_main(["export-weights", str(source), "--weights",
+                             str(source)], capsys)
+    assert code == 2 and "would be overwritten" in err
+    assert source.read_bytes() == b"precious"
