@@ -7,7 +7,6 @@ best image so far (written to the output path) and exits with 130.
 """
 import argparse
 import json
-import math
 import os
 import signal
 import sys
@@ -26,38 +25,23 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a positive integer, got %r"
-                                         % text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("expected a positive integer, got %r"
-                                         % text)
-    return value
+def _number_type(parse, check, expected):
+    """An argparse type: parse the text, then check the value with the
+    validator the API uses."""
+    def convert(text):
+        try:
+            return check(parse(text))
+        except (ValueError, UserError):
+            raise argparse.ArgumentTypeError("expected %s, got %r"
+                                             % (expected, text))
+    return convert
 
 
-def _weight(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError("expected a finite number >= 0, "
-                                         "got %r" % text)
-    return value
-
-
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < 2 ** 32:
-        raise argparse.ArgumentTypeError("expected an integer in [0, 2**32), "
-                                         "got %r" % text)
-    return value
+_positive_int = _number_type(
+    int, lambda v: config.positive_int("value", v), "a positive integer")
+_weight = _number_type(
+    float, lambda v: config.number("value", v), "a finite number >= 0")
+_seed = _number_type(int, config.seed, "an integer in [0, 2**32)")
 
 
 def _checked(check):
