@@ -17,6 +17,10 @@ batch waits for it before exiting (a second interrupt kills the jobs).
 With ``N`` jobs at once each process gets ``cpus / N`` BLAS threads: more
 threads than cores makes OpenBLAS threads spin against each other (we
 measured runs several times slower).
+
+That is the local mode (:func:`run`, ``--local``). When Dask is installed,
+:func:`run_batch` runs the same jobs on a Dask cluster instead
+(:mod:`lasagne_style.distributed`), with the same manifest and outcomes.
 """
 import concurrent.futures
 import contextlib
@@ -105,6 +109,91 @@ def plan(argv, base):
     if os.path.exists(os.path.join(base, output)):
         return "skip", argv
     return "run", argv
+
+
+#: Options whose value is a path; ``--init`` takes keywords too.
+PATH_OPTIONS = ("-o", "--output", "--log", "--plot", "--weights", "--resume",
+                "--init")
+#: Options followed by one path or more (up to the next option).
+PATHS_OPTIONS = ("--masks", "--style-masks")
+INIT_KEYWORDS = ("noise", "content")
+
+
+def absolute_argv(argv, base):
+    """``argv`` (from :func:`job_argv`) with its paths joined to ``base``.
+
+    A job whose process is shared with other jobs (a Dask worker) cannot
+    ``chdir`` to the manifest's directory, so its paths must not depend on
+    the current directory. Positional arguments (content and style images)
+    and the values of :data:`PATH_OPTIONS` and :data:`PATHS_OPTIONS` are
+    paths, except ``--init``'s keywords; absolute paths stay as they are.
+    """
+    argv = list(argv)
+    end = argv.index("-o")
+    for i in range(1, end):
+        argv[i] = os.path.join(base, argv[i])
+    option, values = None, 0  # the option read last, values seen since
+    for i in range(end, len(argv)):
+        token = argv[i]
+        if token.startswith("-") and not _is_number(token):
+            option, values = token, 0
+            continue
+        values += 1
+        if option in PATHS_OPTIONS or option in PATH_OPTIONS and values == 1 \
+                and not (option == "--init" and token in INIT_KEYWORDS):
+            argv[i] = os.path.join(base, token)
+    return argv
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def run_batch(manifest, jobs=None, scheduler=None, local=False, logs=None,
+              stream=None):
+    """Run ``manifest`` on Dask when it is installed, else locally.
+
+    Parameters
+    ----------
+    manifest : str
+        CSV or JSON manifest.
+    jobs : int, optional
+        Jobs at once: local Dask workers, or processes in the local mode
+        (default: sized to the machine with Dask, 1 locally).
+    scheduler : str, optional
+        A running Dask scheduler's address (Dask mode only).
+    local : bool
+        One ``lasagne-style`` process per job (:func:`run`), no Dask.
+    logs : str, optional
+        Folder for the per-job logs (Dask mode only).
+    stream : file, optional
+        Where outcomes and progress go (default: ``sys.stderr``).
+
+    Returns
+    -------
+    dict
+        {'done', 'skipped', 'failed'}: lists of (output, message).
+    """
+    from . import distributed
+
+    stream = stream or sys.stderr  # the current one (tests swap it)
+    if local or not distributed.available():
+        wanted = [flag for flag, value in (("--scheduler", scheduler),
+                                           ("--logs", logs)) if value]
+        if wanted:
+            raise UserError("%s needs Dask (%s)" % (
+                " and ".join(wanted), "not with --local" if local else
+                distributed.INSTALL_HINT))
+        if not local:
+            print("batch: running locally; for Dask workers or a cluster: "
+                  "%s" % distributed.INSTALL_HINT, file=stream, flush=True)
+        return run(manifest, jobs or 1, stream=stream)
+    return distributed.run(manifest, jobs=jobs, scheduler=scheduler,
+                           logs=logs, stream=stream)
 
 
 def _raise_interrupt(signum, frame):

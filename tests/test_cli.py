@@ -217,7 +217,7 @@ def test_batch_runs_good_jobs_skips_done_ones_and_reports_broken(tmp_path):
         "texture,,cork.png,exists.png,32,3,1\n"
         "transfer,cork.png,cork.png,c.png,32,2,1\n")
     proc = subprocess.run(cli_command("batch", str(tmp_path / "jobs.csv"),
-                                      "--jobs", "2"),
+                                      "--jobs", "2", "--local"),
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 1
     assert proc.stdout.strip().splitlines()[-1] == \

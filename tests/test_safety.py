@@ -326,7 +326,7 @@ def test_sigterm_stops_the_batch_and_its_jobs(tmp_path):
         save_every=1)]))
     ckpt = tmp_path / "slow.ckpt.npz"
     proc = subprocess.Popen([sys.executable, "-m", "lasagne_style.cli",
-                             "batch", str(manifest)], cwd=ROOT,
+                             "batch", str(manifest), "--local"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     jobs = []
