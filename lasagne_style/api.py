@@ -58,9 +58,11 @@ def _check_reaches(loss, shape, what):
                                                 stride))
 
 
-def _check_sizes(loss, shape, styles, levels):
-    """Every level's output and style images must reach the deepest layer,
-    and the run must fit in memory: checked before anything is resized."""
+def _check_sizes(loss, shape, styles, levels, style_scale=1.0):
+    """Every level's output and style images (their longer side
+    ``style_scale`` times the output's) must reach the deepest layer, and
+    the run, and the style's forward pass, must fit in memory: checked
+    before anything is resized."""
     shapes = schedule.level_shapes(shape, levels)
     stride = config.receptive_stride(loss.deepest_layer)
     if levels > 1 and min(shapes[0]) < stride:
@@ -70,12 +72,86 @@ def _check_sizes(loss, shape, styles, levels):
                            loss.deepest_layer))
     _check_reaches(loss, shape, "output")
     memory.check(shape)
+    scale = "" if style_scale == 1 else " times %g" % style_scale
     for i, rgb in enumerate(styles):
         what = "style image" if len(styles) == 1 else "style image %d" % (
             i + 1)
-        _check_reaches(loss, images.fit_size(rgb.shape, max(shapes[0])),
-                       "%s (%dx%d) resized to the output's scale"
-                       % (what, rgb.shape[1], rgb.shape[0]))
+        _check_reaches(loss, images.fit_size(rgb.shape,
+                                             style_scale * max(shapes[0])),
+                       "%s (%dx%d) resized to the output's scale%s"
+                       % (what, rgb.shape[1], rgb.shape[0], scale))
+        largest = images.fit_size(rgb.shape, style_scale * max(shape))
+        if largest[0] * largest[1] > shape[0] * shape[1]:
+            memory.check(largest, "use a smaller --style-scale or --size")
+
+
+def _mask(image, what):
+    """A mask (H, W) float32 in 0..1 from a path (read as gray), an RGB
+    uint8 array, or a 2-D array (uint8, or floats in 0..1)."""
+    if isinstance(image, bytes):
+        image = os.fsdecode(image)
+    if isinstance(image, (str, os.PathLike)):
+        mask = images.gray(images.load_image(os.fspath(image)))
+    else:
+        array = np.asarray(image)
+        if array.ndim == 3:
+            mask = images.gray(_rgb(array, what))
+        elif array.ndim == 2 and array.size and (
+                array.dtype == np.uint8 or (
+                    array.dtype.kind == "f" and np.all(np.isfinite(array))
+                    and array.min() >= 0 and array.max() <= 1)):
+            mask = (array / 255.0 if array.dtype == np.uint8
+                    else array).astype(np.float32)
+        else:
+            raise UserError("the %s must be a path, an RGB uint8 array or a "
+                            "2-D array (uint8, or floats in 0..1), not %s of "
+                            "shape %s" % (what, array.dtype, array.shape))
+    if mask.max() < EMPTY:
+        raise UserError("the %s is empty (black everywhere)" % what)
+    return mask
+
+
+#: A mask value below half an 8-bit step counts as black.
+EMPTY = 0.5 / 255
+
+
+def _masks(masks, style_masks, count):
+    """The output's masks and the styles' own masks (or None), loaded and
+    checked: one of each per style image, none of them empty."""
+    if masks is None:
+        if style_masks is not None:
+            raise UserError("style masks need masks (one per style image)")
+        return None, None
+    masks = _as_list(masks)
+    if len(masks) != count:
+        raise UserError("%d masks given for %d style images: give one per "
+                        "style" % (len(masks), count))
+    loaded = [_mask(m, "mask %d" % (i + 1)) for i, m in enumerate(masks)]
+    if style_masks is None:
+        return loaded, None
+    style_masks = _as_list(style_masks)
+    if len(style_masks) != count:
+        raise UserError("%d style masks given for %d style images: give one "
+                        "per style" % (len(style_masks), count))
+    return loaded, [_mask(m, "style mask %d" % (i + 1))
+                    for i, m in enumerate(style_masks)]
+
+
+def _check_coverage(masks, shape):
+    """Every output pixel must belong to some region."""
+    total = sum(images.resize_mask(m, shape) for m in masks)
+    uncovered = int(np.sum(total < EMPTY))
+    if uncovered:
+        raise UserError("the masks leave %d of %d output pixels uncovered "
+                        "(black in every mask)" % (uncovered, total.size))
+
+
+def _input_names(images_or_none):
+    """How inputs are recorded in the options: their paths, or 'array'."""
+    if images_or_none is None:
+        return None
+    return [os.fsdecode(i) if isinstance(i, (str, bytes, os.PathLike))
+            else "array" for i in _as_list(images_or_none)]
 
 
 def _new_seed(seed):
@@ -145,7 +221,8 @@ def stylize(content, style, size=512, iters=300, preset="default",
             init=None, seed=None, weights=None, style_blend=None,
             output=None, save_every=0, progress=True, adversarial=None,
             preserve_colors=None, multiscale=1, resume=None,
-            convolution="winograd", **config_changes):
+            convolution="winograd", style_scale=1.0, masks=None,
+            style_masks=None, **config_changes):
     """Render the content image in the style of ``style`` (Gatys et al.).
 
     Parameters
@@ -191,6 +268,20 @@ def stylize(content, style, size=512, iters=300, preset="default",
     convolution : {'winograd', 'corrmm'}
         CPU convolution algorithm (see :mod:`lasagne_style.vgg`); the results
         agree to float32 rounding.
+    style_scale : float
+        The style images are resized so that their longer side is
+        ``style_scale`` times the output's (at every level): larger values
+        give larger strokes and motifs. Default 1.
+    masks : list of paths or arrays, optional
+        One grayscale mask per style image (any size, resized to the
+        output): white where that style applies, values in 0..1. Each
+        region matches its style's statistic weighted by the mask (Gatys et
+        al. 2017's guided Gram matrices; see :mod:`.statistics`); with
+        statistics gram, mean and meancov, not with ``style_blend``. Every
+        output pixel must lie in some mask.
+    style_masks : list of paths or arrays, optional
+        With ``masks``: one per style image, the region of the style image
+        whose statistic is matched (default the whole image).
 
     Returns
     -------
@@ -200,18 +291,32 @@ def stylize(content, style, size=512, iters=300, preset="default",
     """
     loss = config.preset(preset, content_weight=content_weight,
                          style_weight=style_weight, tv_weight=tv_weight,
-                         **config_changes)
+                         regions=None if masks is None
+                         else len(_as_list(masks)), **config_changes)
+    if loss.tileable:
+        raise UserError("tileable is for textures (synthesize, lasagne-style "
+                        "texture): a photo does not wrap around")
+    if masks is not None and style_blend is not None:
+        raise UserError("masks give each style its own region; style blend "
+                        "mixes them everywhere: use one or the other")
     size = config.positive_int("size", size)
     levels = config.positive_int("multiscale", multiscale)
+    style_scale = config.style_scale(style_scale)
     if preserve_colors is not None:
         config.choice("colour mode", preserve_colors, config.COLOUR_MODES)
     init = config.DEFAULT_INIT[preset] if init is None else init
     _check_files(output, [("content image", content), ("init image", init)]
-                 + [("style image", s) for s in _as_list(style)], resume)
+                 + [("style image", s) for s in _as_list(style)]
+                 + [("mask", m) for m in _as_list(masks or [])]
+                 + [("style mask", m) for m in _as_list(style_masks or [])],
+                 resume)
     rgb = _rgb(content, "content image")
     styles = _style_images(style)
     shape = images.fit_size(rgb.shape, size)
-    _check_sizes(loss, shape, styles, levels)
+    _check_sizes(loss, shape, styles, levels, style_scale)
+    mask_arrays, style_mask_arrays = _masks(masks, style_masks, len(styles))
+    if mask_arrays is not None:
+        _check_coverage(mask_arrays, shape)
     init_image = _init_image(init)
     content_rgb, finish = images.resize(rgb, shape), None
     if preserve_colors == "histogram":
@@ -227,12 +332,17 @@ def stylize(content, style, size=512, iters=300, preset="default",
         init=init_image, iters=iters, levels=levels, seed=_new_seed(seed),
         blend=style_blend, output=output, save_every=save_every,
         resume=resume, finish=finish, weights=weights,
+        style_scale=style_scale, masks=mask_arrays,
+        style_masks=style_mask_arrays,
         options=dict(mode="transfer", size=size, iters=iters, preset=preset,
                      content_weight=loss.content_weight,
                      style_weight=loss.style_weight,
                      tv_weight=loss.tv_weight, init=str(init),
                      style_blend=style_blend,
-                     preserve_colors=preserve_colors))
+                     preserve_colors=preserve_colors,
+                     style_scale=style_scale,
+                     masks=_input_names(masks),
+                     style_masks=_input_names(style_masks)))
     _check_run(run, convolution, adversarial)
     return schedule.execute(run, _optimiser(run, convolution, adversarial),
                             _progress(progress))
@@ -243,18 +353,30 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
                init="noise", seed=None, weights=None, style_blend=None,
                output=None, save_every=0, progress=True, adversarial=None,
                multiscale=1, resume=None, convolution="winograd",
-               **config_changes):
+               style_scale=1.0, tileable=False, **config_changes):
     """Texture synthesis: match the style statistics only, from noise.
 
     The output keeps the (first) style image's aspect ratio with its longer
     side ``size``, unless ``width`` and ``height`` are given. Other
     parameters as in :func:`stylize`.
+
+    With ``tileable`` the texture wraps around: the network pads every
+    convolution circularly and the variation term includes the differences
+    across the edges, so copies placed side by side show no seam. Each side
+    is then rounded to the nearest multiple (at least one) of the deepest
+    layer's receptive stride times ``2**(multiscale - 1)`` (16 for conv5_1
+    without levels), which keeps every pooling window inside one period at
+    every level.
     """
     loss = config.preset(preset, content_weight=0.0,
                          style_weight=style_weight, tv_weight=tv_weight,
-                         **config_changes)
+                         tileable=tileable, **config_changes)
+    if loss.regions:
+        raise UserError("masks are for a transfer (stylize, lasagne-style "
+                        "transfer)")
     levels = config.positive_int("multiscale", multiscale)
     size = config.positive_int("size", size)
+    style_scale = config.style_scale(style_scale)
     if init == "content":
         raise UserError("init 'content' needs a content image (transfer)")
     _check_files(output, [("init image", init)]
@@ -267,16 +389,21 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
                  config.positive_int("width", width))
     else:
         shape = images.fit_size(styles[0].shape, size)
-    _check_sizes(loss, shape, styles, levels)
+    if loss.tileable:
+        shape = config.tileable_shape(shape, config.receptive_stride(
+            loss.deepest_layer) * 2 ** (levels - 1))
+    _check_sizes(loss, shape, styles, levels, style_scale)
     run = schedule.Run(
         config=loss, shape=shape, styles=styles, init=_init_image(init),
         iters=iters, levels=levels, seed=_new_seed(seed), blend=style_blend,
         output=output, save_every=save_every, resume=resume, weights=weights,
+        style_scale=style_scale,
         options=dict(mode="texture", size=size, width=width, height=height,
                      iters=iters, preset=preset,
                      style_weight=loss.style_weight,
                      tv_weight=loss.tv_weight, init=str(init),
-                     style_blend=style_blend))
+                     style_blend=style_blend, style_scale=style_scale,
+                     tileable=loss.tileable))
     _check_run(run, convolution, adversarial)
     return schedule.execute(run, _optimiser(run, convolution, adversarial),
                             _progress(progress))
@@ -304,6 +431,8 @@ def score(image, style, content=None, preset="default", content_weight=None,
     if loss.adversarial:
         raise UserError("the discriminator loss has no fixed target to score "
                         "against: score with gram, mean, meancov or sliced")
+    if loss.regions:
+        raise UserError("score takes no masks")
     rgb = _rgb(image, "image")
     styles = _style_images(style)
     shape = rgb.shape[:2]

@@ -1,83 +1,140 @@
-"""Benchmark: seconds per loss-and-gradient evaluation, compile time, memory.
+"""Benchmark: seconds per loss-and-gradient evaluation against PyTorch.
 
-``python -m lasagne_style.bench [--sizes 256 512 1024] [--evals 5]`` (``make
-bench``). Each measurement runs in a fresh subprocess so that peak memory
-(``ru_maxrss``) belongs to that size and convolution alone and a "cold" compile
-really starts from an empty Theano cache. Both CPU convolutions are timed
-(Theano's CorrMM and our Winograd layers). If PyTorch is importable, the same
-network and loss in PyTorch (CPU) is timed in the same run as a reference; it
-is never a dependency of the package. ``--multiscale`` compares a
-coarse-to-fine run with a single-scale run given the same time. Timings are
-printed, never asserted.
+``python -m lasagne_style.bench [--sizes 256 512 1024] [--repeats 3]``
+(``make bench``). Every tool runs as a whole command in its own process,
+``python -m lasagne_style.bench --child TOOL SIZE N``: it loads the same two
+images, builds the same objective (default preset: content ``conv4_2``,
+style ``conv1_1`` .. ``conv5_1``, total variation) and runs scipy's bounded
+L-BFGS-B from the same noise image for N evaluations. The parent times each
+command from outside, for N1 and for N2 evaluations, and takes
+
+    seconds per evaluation = (time(N2) - time(N1)) / (N2 - N1),
+
+so start-up and compilation cancel. The tools are ``ours`` (the default
+convolution, :mod:`lasagne_style.winograd`), ``corrmm`` (Theano's own CPU
+convolution, the accuracy reference) and ``torch`` (the same objective in
+PyTorch on the CPU; optional, never a dependency of the package). They run
+in turn, A B C A B C ..., and the ratios ours / torch are taken pair by
+pair. ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the
+children's environment only. Printed per size: median and range of seconds
+per evaluation and of the ratios, each child's peak RSS, and the relative
+difference of the first evaluation's loss (same image for all tools). Then
+start-up: ``lasagne-style transfer --size 64 --iters 1`` as a whole command,
+cold (empty Theano cache) and warm, against the PyTorch child doing one 64
+px evaluation. Timings are printed, never asserted.
+
+``--multiscale SIZE LEVELS ITERS`` instead compares a coarse-to-fine run with
+a single-scale run given the same time.
 """
 import argparse
 import json
 import os
 import platform
+import resource
+import statistics as stats
 import subprocess
 import sys
 import tempfile
 import time
 
+TOOLS = ("ours", "corrmm", "torch")
+#: Tools that ``--tools`` accepts besides: ``unfused`` is ours with the
+#: unfused F(2x2, 3x3) ops (``winograd.FUSED = 0``), the default before
+#: 2026-11-27.
+MORE_TOOLS = ("unfused",)
+#: Environment variables removed from the children's environment.
+UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def _worker(size, evals, compiledir, torch_reference, convolution):
-    if compiledir:
-        os.environ["THEANO_FLAGS"] = ",".join(
-            filter(None, [os.environ.get("THEANO_FLAGS"),
-                          "compiledir=" + compiledir]))
-    import resource
 
+def _inputs(size):
+    """Preprocessed content and style images (1, 3, size, size), the start
+    image (uniform noise in ±100, float32) and the pixel bounds."""
     import numpy as np
 
-    from . import api, images
-    from .objective import preset
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    photo = images.load_image(os.path.join(root, "samples", "grace_hopper.jpg"))
-    painting = images.load_image(os.path.join(root, "samples",
-                                              "night_cafe.jpg"))
+    from . import images
     shape = (size, size)
-    content = images.preprocess(images.resize(photo, shape))
-    style = images.preprocess(images.resize(painting, shape))
-    config = preset("default")
-    params = api.load_weights()
-    t0 = time.perf_counter()
-    keep_buffers = api.keep_buffers_for(shape, convolution)
-    objective = api.objective_for(config, convolution=convolution,
-                                  keep_buffers=keep_buffers)
-    compile_s = time.perf_counter() - t0
+    content, style = (
+        images.preprocess(images.resize(images.load_image(
+            os.path.join(ROOT, "samples", name)), shape))
+        for name in ("grace_hopper.jpg", "night_cafe.jpg"))
+    x0 = np.random.RandomState(0).uniform(-100, 100, content.shape).astype(
+        np.float32)
+    return content, style, x0, images.pixel_bounds(content.shape)
+
+
+def _lbfgs(loss_and_grad, x0, bounds, evals):
+    """scipy's L-BFGS-B with ``bounds`` from ``x0`` for ``evals``
+    evaluations of ``loss_and_grad`` (float32 array -> loss, float32
+    gradient): a list of the losses."""
+    import numpy as np
+    import scipy.optimize
+    losses = []
+
+    def f(flat):
+        loss, grad = loss_and_grad(flat.reshape(x0.shape).astype(np.float32))
+        losses.append(float(loss))
+        return float(loss), np.asarray(grad, np.float64).ravel()
+
+    low, high = bounds
+    box = np.stack([np.ravel(low), np.ravel(high)], axis=1).astype(np.float64)
+    scipy.optimize.fmin_l_bfgs_b(
+        f, np.clip(x0, low, high).ravel().astype(np.float64), bounds=box,
+        maxfun=evals, maxiter=10 * evals, factr=0.0, pgtol=0.0)
+    return losses
+
+
+def _preset():
+    try:
+        from .config import preset
+    except ImportError:  # before the configuration had a module of its own
+        from .objective import preset
+    return preset("default")
+
+
+def _weights():
+    try:
+        from . import vgg_weights as weights
+    except ImportError:
+        from . import weights
+    return weights.load()
+
+
+def _ours(size, evals, convolution):
+    """Our objective (Theano), buffers kept between evaluations where
+    memory allows, as a run would."""
+    from .objective import Objective
+    try:
+        from .memory import keep_buffers_for
+    except ImportError:
+        from .api import keep_buffers_for
+    content, style, x0, bounds = _inputs(size)
+    keep = keep_buffers_for(content.shape, convolution)
+    objective = Objective(_weights(), _preset(), convolution=convolution,
+                          keep_buffers=keep)
     objective.set_targets(content.shape, content,
                           objective.style_target([style]))
-    x = np.random.RandomState(0).uniform(-100, 100, content.shape).astype(
-        np.float32)
-    objective(x)  # first call allocates buffers
-    t0 = time.perf_counter()
-    for _ in range(evals):
-        loss = objective(x)[0]
-    out = dict(size=size, compile_s=compile_s, loss=loss,
-               keep_buffers=keep_buffers,
-               s_per_eval=(time.perf_counter() - t0) / evals,
-               peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-               / 1024.0)
-    if torch_reference:
-        try:
-            out.update(_torch_reference(params, config, content, style, x,
-                                        evals))
-        except ImportError:
-            pass
-    print(json.dumps(out))
+
+    def loss_and_grad(x):
+        out = objective(x)
+        return out[0], out[-1]
+    return _lbfgs(loss_and_grad, x0, bounds, evals)
 
 
-def _torch_reference(params, config, content, style, x, evals):
-    """The same objective in PyTorch, for a same-run speed comparison."""
+def _torch(size, evals):
+    """The same objective in PyTorch (CPU, all cores)."""
+    import numpy as np
     import torch
     import torch.nn.functional as F
 
     from .vgg import LAYERS
+    config = _preset()
     torch.set_num_threads(os.cpu_count() or 1)
-    weights = [(torch.from_numpy(W), torch.from_numpy(b)) for W, b in params]
+    weights = [(torch.from_numpy(W), torch.from_numpy(b))
+               for W, b in _weights()]
     wanted = set(config.style_layers + config.content_layers)
     deepest = max(wanted, key=LAYERS.index)
+    layer_weights = dict(zip(config.style_layers, config.layer_weights))
 
     def features(img):
         out, k, h = {}, 0, img
@@ -91,16 +148,18 @@ def _torch_reference(params, config, content, style, x, evals):
                 h = F.avg_pool2d(h, 2)
         return out
 
-    def grams(feats):
-        return {n: (lambda f: f @ f.T)(feats[n].reshape(feats[n].shape[1], -1))
-                for n in config.style_layers}
+    def gram(f):
+        m = f.reshape(f.shape[1], -1)
+        return m @ m.T
 
+    content, style, x0, bounds = _inputs(size)
     with torch.no_grad():
         targets_c = features(torch.from_numpy(content))
-        targets_s = grams(features(torch.from_numpy(style)))
+        style_features = features(torch.from_numpy(style))
+        targets_s = {n: gram(style_features[n]) for n in config.style_layers}
 
     def loss_and_grad(xa):
-        xt = torch.from_numpy(xa).requires_grad_(True)
+        xt = torch.from_numpy(np.ascontiguousarray(xa)).requires_grad_(True)
         feats = features(xt)
         c = sum(0.5 * ((feats[n] - targets_c[n]) ** 2).sum() / feats[n].numel()
                 for n in config.content_layers)
@@ -108,37 +167,120 @@ def _torch_reference(params, config, content, style, x, evals):
         for n in config.style_layers:
             f = feats[n]
             N, M = f.shape[1], f.shape[2] * f.shape[3]
-            g = (lambda m: m @ m.T)(f.reshape(N, M))
-            s = s + 0.25 * (((g - targets_s[n]) / (N * M)) ** 2).sum()
+            s = s + layer_weights[n] * 0.25 * (
+                ((gram(f) - targets_s[n]) / (N * M)) ** 2).sum()
         dy = xt[:, :, 1:, :-1] - xt[:, :, :-1, :-1]
         dx = xt[:, :, :-1, 1:] - xt[:, :, :-1, :-1]
         tv = ((dx ** 2 + dy ** 2) ** 1.25).sum() / (xt.shape[2] * xt.shape[3])
         total = (config.content_weight * c + config.style_weight * s
                  + config.tv_weight * tv)
         total.backward()
-        return float(total), xt.grad.numpy()
+        return float(total.detach()), xt.grad.numpy()
+    return _lbfgs(loss_and_grad, x0, bounds, evals)
 
-    loss_and_grad(x)
+
+def _child(tool, size, evals):
+    if tool == "torch":
+        losses = _torch(size, evals)
+    else:
+        from . import compat
+        compat.apply()
+        if tool == "unfused":
+            from . import winograd
+            winograd.FUSED = 0
+        losses = _ours(size, evals, "corrmm" if tool == "corrmm"
+                       else "winograd")
+    print(json.dumps(dict(
+        tool=tool, size=size, evals=len(losses), first_loss=losses[0],
+        last_loss=losses[-1],
+        peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.)))
+
+
+def _env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    env.update(extra)
+    return env
+
+
+def _timed(args, env):
+    """Wall seconds of the whole command, and the JSON of its last line
+    (None if it printed none)."""
     t0 = time.perf_counter()
-    for _ in range(evals):
-        loss = loss_and_grad(x)[0]
-    return dict(torch_s_per_eval=(time.perf_counter() - t0) / evals,
-                torch_loss=loss, torch_version=torch.__version__)
-
-
-def _measure(size, evals, cold, torch_reference, convolution):
-    args = [sys.executable, "-m", "lasagne_style.bench", "--worker",
-            "--sizes", str(size), "--evals", str(evals), "--convolution",
-            convolution]
-    with tempfile.TemporaryDirectory() as tmp:
-        if cold:
-            args += ["--compiledir", tmp]
-        if torch_reference:
-            args += ["--torch"]
-        proc = subprocess.run(args, capture_output=True, text=True)
+    proc = subprocess.run(args, capture_output=True, text=True, env=env,
+                          cwd=ROOT)
+    wall = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise SystemExit("benchmark worker failed:\n" + proc.stderr)
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError("%s failed:\n%s" % (" ".join(args),
+                                                proc.stderr[-3000:]))
+    lines = proc.stdout.strip().splitlines()
+    try:
+        return wall, json.loads(lines[-1]) if lines else None
+    except ValueError:
+        return wall, None
+
+
+def _child_args(tool, size, evals):
+    return [sys.executable, "-m", "lasagne_style.bench", "--child", tool,
+            str(size), str(evals)]
+
+
+def _have_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _spread(values, fmt="%.3g"):
+    return "%s (%s-%s)" % (fmt % stats.median(values), fmt % min(values),
+                           fmt % max(values))
+
+
+def _per_size(size, tools, n1, n2, repeats):
+    """Per tool: seconds per evaluation of each repeat, peak MB, the first
+    loss; run in turn A B C A B C ..."""
+    per_eval = {t: [] for t in tools}
+    peak, loss = {}, {}
+    for _ in range(repeats):
+        for tool in tools:
+            w1, r1 = _timed(_child_args(tool, size, n1), _env())
+            w2, r2 = _timed(_child_args(tool, size, n2), _env())
+            per_eval[tool].append((w2 - w1) / (r2["evals"] - r1["evals"]))
+            peak[tool] = max(peak.get(tool, 0), r2["peak_mb"])
+            loss[tool] = r2["first_loss"]
+    return per_eval, peak, loss
+
+
+def _transfer_command(size, iters, out):
+    cli = os.path.join(os.path.dirname(sys.executable), "lasagne-style")
+    head = [cli] if os.path.exists(cli) else [sys.executable, "-m",
+                                              "lasagne_style.cli"]
+    samples = os.path.join(ROOT, "samples")
+    return head + ["transfer", os.path.join(samples, "grace_hopper.jpg"),
+                   os.path.join(samples, "night_cafe.jpg"), "-o", out,
+                   "--size", str(size), "--iters", str(iters), "--seed", "0",
+                   "-q"]
+
+
+def _start_up(repeats, torch_reference):
+    """Whole-command seconds of a 64 px transfer with one evaluation: cold
+    (fresh Theano cache) once, warm ``repeats`` times; PyTorch's child with
+    one 64 px evaluation ``repeats`` times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.png")
+        flags = ",".join(filter(None, [
+            os.environ.get("THEANO_FLAGS"),
+            "compiledir=" + os.path.join(tmp, "c")]))
+        cold, _ = _timed(_transfer_command(64, 1, out),
+                         _env(THEANO_FLAGS=flags))
+        _timed(_transfer_command(64, 1, out), _env())  # fills the cache
+        warm, ref = [], []
+        for _ in range(repeats):
+            warm.append(_timed(_transfer_command(64, 1, out), _env())[0])
+            if torch_reference:
+                ref.append(_timed(_child_args("torch", 64, 1), _env())[0])
+    return cold, warm, ref
 
 
 def _multiscale(size, levels, iters):
@@ -146,9 +288,8 @@ def _multiscale(size, levels, iters):
     a single-scale run stopped after the same time; both from the same noise
     start, losses of the saved 8-bit images at the final size."""
     from . import api
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    content = os.path.join(root, "samples", "grace_hopper.jpg")
-    style = os.path.join(root, "samples", "night_cafe.jpg")
+    content = os.path.join(ROOT, "samples", "grace_hopper.jpg")
+    style = os.path.join(ROOT, "samples", "night_cafe.jpg")
     common = dict(size=size, seed=0, init="noise", convolution="winograd")
     api.stylize(content, style, iters=1, progress=False, **common)  # compile
     coarse = api.stylize(content, style, iters=iters, multiscale=levels,
@@ -176,60 +317,63 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+",
                         default=[256, 512, 1024])
-    parser.add_argument("--evals", type=int, default=5,
-                        help="evaluations timed per size up to 512 (2 above)")
-    parser.add_argument("--convolutions", nargs="+",
-                        default=["corrmm", "winograd"])
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--convolution", help=argparse.SUPPRESS)
-    parser.add_argument("--compiledir", help=argparse.SUPPRESS)
-    parser.add_argument("--torch", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--no-cold", action="store_true",
-                        help="skip the cold-compile measurement")
+    parser.add_argument("--tools", nargs="+", choices=TOOLS + MORE_TOOLS,
+                        default=list(TOOLS))
+    parser.add_argument("--evals", type=int, nargs=2, metavar=("N1", "N2"),
+                        help="evaluations of the short and the long run "
+                        "(default 2 7 up to 512 px, 1 3 above)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="runs of each tool per size, in turn")
+    parser.add_argument("--no-start", action="store_true",
+                        help="skip the start-up measurement")
+    parser.add_argument("--child", nargs=3, metavar=("TOOL", "SIZE", "N"),
+                        help=argparse.SUPPRESS)
     parser.add_argument("--multiscale", nargs=3, type=int,
                         metavar=("SIZE", "LEVELS", "ITERS"),
                         help="only the coarse-to-fine comparison")
     args = parser.parse_args(argv)
-    if args.worker:
-        return _worker(args.sizes[0], args.evals, args.compiledir, args.torch,
-                       args.convolution)
+    if args.child:
+        return _child(args.child[0], int(args.child[1]), int(args.child[2]))
     if args.multiscale:
         return _multiscale(*args.multiscale)
 
-    print("lasagne_style benchmark: %s, %d CPUs, Python %s; "
-          "OPENBLAS_CORETYPE=%s" % (platform.processor() or platform.machine(),
-                                    os.cpu_count(), platform.python_version(),
-                                    os.environ.get("OPENBLAS_CORETYPE", "-")))
-    print("full style-transfer objective (content conv4_2, style conv1_1.."
-          "conv5_1, tv), square images, forward + gradient w.r.t. pixels")
-    if not args.no_cold:
-        for convolution in args.convolutions:
-            cold = _measure(min(args.sizes), 1, True, False, convolution)
-            print("compile, cold cache, %s: %.1f s"
-                  % (convolution, cold["compile_s"]), flush=True)
+    tools = [t for t in args.tools if t != "torch" or _have_torch()]
+    if "torch" in args.tools and "torch" not in tools:
+        print("no PyTorch: benchmarking without the reference")
+    print("lasagne_style benchmark, %s: %s, %d CPUs, Python %s; each tool a "
+          "whole command in its own process (%s unset there)" % (
+              time.strftime("%Y-%m-%d", time.gmtime()),
+              platform.processor() or platform.machine(), os.cpu_count(),
+              platform.python_version(), ", ".join(UNSET)))
+    print("seconds per evaluation = (time of N2 evaluations - time of N1) / "
+          "(N2 - N1); median (min-max) of %d runs" % args.repeats)
     for size in args.sizes:
-        evals = args.evals if size <= 512 else 2
-        results = {}
-        for convolution in args.convolutions:
-            r = results[convolution] = _measure(
-                size, evals, False, convolution == args.convolutions[-1],
-                convolution)
-            print("%4d x %-4d  %-8s  %.3f s/eval  compile (warm cache) %.1f s"
-                  "  peak RSS %.0f MB%s" % (
-                      size, size, convolution, r["s_per_eval"],
-                      r["compile_s"], r["peak_mb"],
-                      "  (buffers kept)" if r["keep_buffers"] else ""),
-                  flush=True)
-        if "torch_s_per_eval" in r:
-            print("%4d x %-4d  PyTorch %s %.3f s/eval; ratio ours/torch %s" % (
-                size, size, r["torch_version"], r["torch_s_per_eval"],
-                ", ".join("%s %.2f" % (c, results[c]["s_per_eval"]
-                                       / r["torch_s_per_eval"])
-                          for c in results)), flush=True)
-            print("%11s loss rel. diff to PyTorch: %s" % ("", ", ".join(
-                "%s %.1e" % (c, abs(v["loss"] - r["torch_loss"])
-                             / abs(r["torch_loss"]))
-                for c, v in results.items())), flush=True)
+        n1, n2 = args.evals or ((2, 7) if size <= 512 else (1, 3))
+        per_eval, peak, loss = _per_size(size, tools, n1, n2, args.repeats)
+        for tool in tools:
+            print("%4d px  %-6s  %s s/eval  peak RSS %.0f MB" % (
+                size, tool, _spread(per_eval[tool]), peak[tool]), flush=True)
+        if "torch" in tools:
+            for tool in tools[:-1] if tools[-1] == "torch" else tools:
+                if tool != "torch":
+                    ratios = [a / b for a, b in zip(per_eval[tool],
+                                                    per_eval["torch"])]
+                    print("%4d px  ratio %s / torch  %s" % (
+                        size, tool, _spread(ratios, "%.2f")))
+        reference = loss.get("corrmm", loss.get("torch"))
+        print("%4d px  first loss %s" % (size, ", ".join(
+            "%s %.7g (rel. diff %.1e)" % (t, v, abs(v - reference)
+                                           / abs(reference))
+            for t, v in loss.items())), flush=True)
+    if not args.no_start:
+        cold, warm, ref = _start_up(args.repeats, "torch" in tools)
+        print("start-up, `lasagne-style transfer --size 64 --iters 1`: cold "
+              "cache %.1f s, warm %s s" % (cold, _spread(warm)))
+        if ref:
+            print("start-up, PyTorch child, one 64 px evaluation: %s s; "
+                  "ratio warm ours / torch %s" % (
+                      _spread(ref), _spread([a / b for a, b in zip(warm, ref)],
+                                            "%.2f")))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,18 @@ _weight = _number_type(
 _seed = _number_type(int, config.seed, "an integer in [0, 2**32)")
 
 
+def _style_scale(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    try:
+        return config.style_scale(value)
+    except UserError:
+        raise argparse.ArgumentTypeError("expected a finite number > 0, "
+                                         "got %r" % text)
+
+
 def _checked(check):
     """An argparse type from a :mod:`lasagne_style.config` validator: the
     CLI refuses what the API would, with the same words."""
@@ -110,6 +122,10 @@ def _add_run_options(p, default_size):
                    metavar="LEVELS", help="coarse to fine: start at size / "
                    "2**(LEVELS-1), double the size at each level, --iters "
                    "evaluations per level (default 1: off)")
+    p.add_argument("--style-scale", type=_style_scale, default=1.0,
+                   metavar="F", help="resize the style so its longer side is "
+                   "F times the output's (default 1; larger: larger strokes "
+                   "and motifs)")
     p.add_argument("--convolution", default="winograd",
                    type=_choice("convolution", config.CONVOLUTIONS),
                    help="CPU convolution: winograd (default, faster) or "
@@ -157,6 +173,12 @@ def build_parser():
                    type=_choice("colour mode", config.COLOUR_MODES),
                    help="keep the photo's colours: transfer luminance only, "
                         "or give the style the photo's colour statistics")
+    p.add_argument("--masks", nargs="+", metavar="MASK",
+                   help="one grayscale image per style: white where that "
+                        "style applies (any size; gram, mean, meancov)")
+    p.add_argument("--style-masks", nargs="+", metavar="MASK",
+                   help="with --masks: one per style, the part of each "
+                        "style image to take its statistics from")
     _add_loss_options(p)
 
     p = sub.add_parser("texture", help="synthesize a texture from a sample")
@@ -166,6 +188,10 @@ def build_parser():
     p.add_argument("--height", type=_positive_int)
     p.add_argument("--init", default="noise",
                    help="noise (default) or an image path")
+    p.add_argument("--tileable", action="store_true",
+                   help="a texture that tiles without seams (circular "
+                        "padding; sides rounded to a multiple of the deepest "
+                        "layer's stride, 16 for conv5_1)")
     _add_loss_options(p, content=False)
 
     p = sub.add_parser("compare", help="compare style statistics side by "
@@ -244,7 +270,10 @@ def _check_outputs(args):
         files.check_figure_output(args.plot)
     inputs = ([("content image", getattr(args, "content", None))]
               + [("style image", s) for s in args.style]
-              + [("init image", args.init), ("checkpoint", args.resume)])
+              + [("init image", args.init), ("checkpoint", args.resume)]
+              + [("mask", m) for m in getattr(args, "masks", None) or []]
+              + [("style mask", m)
+                 for m in getattr(args, "style_masks", None) or []])
     files.check_distinct({"-o": args.output, "--log": args.log,
                           "--plot": args.plot}, inputs)
     if fmt not in METADATA_FORMATS:
@@ -264,7 +293,7 @@ def _run(args):
                   save_every=args.save_every, progress=not args.quiet,
                   init=args.init, multiscale=args.multiscale,
                   resume=args.resume, convolution=args.convolution,
-                  **_config_changes(args))
+                  style_scale=args.style_scale, **_config_changes(args))
     if args.statistic == config.ADVERSARIAL:
         common["adversarial"] = config.AdversarialOptions(
             kind=args.disc, loss=args.disc_loss, d_steps=args.disc_steps,
@@ -278,10 +307,13 @@ def _run(args):
     if args.command == "transfer":
         result = api.stylize(args.content, args.style, size=args.size,
                              content_weight=args.content_weight,
-                             preserve_colors=args.preserve_colors, **common)
+                             preserve_colors=args.preserve_colors,
+                             masks=args.masks, style_masks=args.style_masks,
+                             **common)
     else:
         result = api.synthesize(args.style, size=args.size, width=args.width,
-                                height=args.height, **common)
+                                height=args.height, tileable=args.tileable,
+                                **common)
     h, w = result.image.shape[:2]
     t = result.saved_terms
     print("saved %s (%dx%d, seed %d): loss %.6g (content %.6g, style %.6g, "

@@ -40,6 +40,11 @@ ADVERSARIAL_STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1")
 #: Style statistics matched by L-BFGS-B (see :mod:`.statistics`), and the
 #: ``--stat`` value that selects the adversarial optimiser instead.
 STATISTICS = ("gram", "mean", "meancov", "sliced")
+#: The statistics that can be weighted by spatial masks (``--masks``): those
+#: that are averages over positions (Gatys et al. 2017's guided Gram
+#: matrices, and the weighted mean and covariance). Sorted projections
+#: (``sliced``) have no weighted form of the same cost.
+MASKED_STATISTICS = ("gram", "mean", "meancov")
 ADVERSARIAL = "disc"
 CONVOLUTIONS = ("winograd", "corrmm")
 DISC_KINDS = ("logreg", "quadratic", "mlp")
@@ -130,6 +135,20 @@ def receptive_stride(layer):
                     if name.startswith("pool"))
 
 
+def style_scale(value):
+    """The style scale F: a finite number > 0 (the style's longer side is F
+    times the output's)."""
+    return number("style scale", value, positive=True)
+
+
+def tileable_shape(shape, unit):
+    """``shape`` (H, W) with each side rounded to the nearest multiple of
+    ``unit`` (at least one): the sizes at which every pooling layer of a
+    tileable texture stays aligned with the wrap-around."""
+    return tuple(max(1, int(math.floor(side / float(unit) + 0.5))) * unit
+                 for side in shape)
+
+
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
     """Which layers and weights make up the objective.
@@ -138,6 +157,10 @@ class LossConfig:
     which is first multiplied by its entry in ``style_layer_weights``
     (default 1 for every layer, as in the recipe). ``statistic`` is one of
     :data:`STATISTICS`, or :data:`ADVERSARIAL` for the discriminator loss.
+    ``tileable`` pads every convolution circularly and lets the variation
+    term wrap around (textures that tile). ``regions`` is the number of
+    spatial masks (one per style, set by the API from ``masks``; 0: none):
+    it fixes the compiled graph, like the layers.
     """
     content_weight: float
     style_weight: float
@@ -147,6 +170,8 @@ class LossConfig:
     style_layers: tuple = STYLE_LAYERS
     style_layer_weights: tuple = None
     statistic: str = "gram"
+    tileable: bool = False
+    regions: int = 0
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalize the fields once
@@ -157,6 +182,18 @@ class LossConfig:
                                                  "content layers"))
         set_(self, "style_layers", layer_names(self.style_layers))
         choice("statistic", self.statistic, STATISTICS + (ADVERSARIAL,))
+        if not isinstance(self.tileable, bool):
+            raise UserError("tileable must be True or False, got %r"
+                            % (self.tileable,))
+        if self.tileable and self.adversarial:
+            raise UserError("tileable works with the L-BFGS-B statistics, "
+                            "not with statistic 'disc'")
+        if self.regions:
+            set_(self, "regions", positive_int("regions", self.regions))
+            if self.statistic not in MASKED_STATISTICS:
+                raise UserError("masks work with statistic %s, not %r"
+                                % (", ".join(MASKED_STATISTICS),
+                                   self.statistic))
         weights = self.style_layer_weights
         if weights is not None:
             if len(weights) != len(self.style_layers):

@@ -106,6 +106,25 @@ def resize_preprocessed(x, size):
     return np.clip(np.stack(channels)[None], low, high).astype(np.float32)
 
 
+def gray(rgb):
+    """RGB uint8 (H, W, 3) -> float32 (H, W) in 0..1 (ITU-R 601 luma), e.g.
+    a mask: white 1, black 0."""
+    luma = np.asarray(rgb, np.float32) @ np.float32([0.299, 0.587, 0.114])
+    return np.clip(luma / 255.0, 0.0, 1.0).astype(np.float32)
+
+
+def resize_mask(mask, size):
+    """Resize a float mask (H, W) in 0..1 to ``size`` = (height, width),
+    bilinear: its weights are non-negative, so the result stays in 0..1 and
+    masks that cover every pixel still do (Lanczos would ring below 0)."""
+    h, w = size
+    mask = np.asarray(mask, np.float32)
+    if mask.shape == (h, w):
+        return mask
+    out = Image.fromarray(mask, "F").resize((w, h), Image.BILINEAR)
+    return np.clip(np.asarray(out), 0.0, 1.0).astype(np.float32)
+
+
 def preprocess(rgb):
     """RGB uint8 (H, W, 3) -> float32 (1, 3, H, W), BGR minus the mean."""
     bgr = rgb[:, :, ::-1].astype(np.float32) - MEAN_BGR

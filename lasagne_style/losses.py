@@ -6,6 +6,9 @@ N channels x M positions, ``P`` those of the content image.
 
 * content   ``L_c = 1/2 sum (F - P)^2``
 * variation ``L_tv = sum ((x[i+1,j]-x[i,j])^2 + (x[i,j+1]-x[i,j])^2)^1.25``
+  over i < H-1, j < W-1; for a tileable texture (``wrap=True``) over all
+  i, j with the indices taken mod H and W, so the differences across the
+  wrap-around seam are smoothed like any other.
 
 These are the recipe's definitions (``normalize=False``). The content and
 variation sums grow with the number of pixels while the recipe's style term,
@@ -34,12 +37,17 @@ def content_loss(features, target, normalize=False):
     return loss
 
 
-def total_variation(x, normalize=False, power=1.25):
+def total_variation(x, normalize=False, power=1.25, wrap=False):
     """``sum (dx^2 + dy^2)^power`` over the image ``x`` (1, 3, H, W)
-    (divided by the pixel count when ``normalize``)."""
-    corner = x[:, :, :-1, :-1]
-    dy = x[:, :, 1:, :-1] - corner
-    dx = x[:, :, :-1, 1:] - corner
+    (divided by the pixel count when ``normalize``); with ``wrap`` the
+    differences are cyclic, ``dx[i, j] = x[i, (j+1) mod W] - x[i, j]``."""
+    if wrap:
+        dy = T.roll(x, -1, axis=2) - x
+        dx = T.roll(x, -1, axis=3) - x
+    else:
+        corner = x[:, :, :-1, :-1]
+        dy = x[:, :, 1:, :-1] - corner
+        dx = x[:, :, :-1, 1:] - corner
     loss = ((T.sqr(dx) + T.sqr(dy)) ** power).sum()
     if normalize:
         loss /= T.cast(x.shape[2] * x.shape[3], "float32")

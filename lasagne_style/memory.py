@@ -32,13 +32,17 @@ def available():
     return None
 
 
-def check(shape):
-    """UserError if a run at ``shape`` (H, W) would not fit in memory."""
+def check(shape, advice="use a smaller --size"):
+    """UserError if a run at ``shape`` (H, W) would not fit in memory. Also
+    used for a style image larger than the output (``--style-scale``): its
+    forward pass needs less than a run of its size, so this errs on the
+    safe side."""
     need, have = estimated(shape), available()
     if have is not None and need > have:
         raise UserError("a %dx%d image needs about %.1f GB of memory but only "
-                        "%.1f GB are available: use a smaller --size"
-                        % (shape[1], shape[0], need / 1e9, have / 1e9))
+                        "%.1f GB are available: %s"
+                        % (shape[1], shape[0], need / 1e9, have / 1e9,
+                           advice))
 
 
 def keep_buffers_for(shape, convolution):

@@ -6,6 +6,13 @@ a :class:`lasagne_style.config.LossConfig` (its weights and presets live in
 + tv_weight * L_tv`` (see :mod:`lasagne_style.losses`). Targets and weights
 are Theano shared variables, so new images, sizes or weights never trigger a
 recompilation: one :class:`Objective` is compiled per set of layers.
+
+A tileable objective (``config.tileable``) uses the circularly padded
+network (:func:`lasagne_style.vgg.build`) and the wrap-around variation
+term. With ``config.regions`` masks, each style layer compares one weighted
+statistic per region with its own style's (see :mod:`.statistics`); the
+masks are shared variables set with the targets, so only their number is
+fixed at compile time.
 """
 import os
 
@@ -31,7 +38,8 @@ def compiled(config, params, params_key=None, convolution="winograd",
     key = (os.path.abspath(params_key) if params_key else None,
            config.normalize,
            config.content_layers if config.uses_content else (),
-           config.style_layers, config.statistic, convolution, keep_buffers)
+           config.style_layers, config.statistic, convolution, keep_buffers,
+           config.tileable, config.regions)
     if key not in _compiled:
         _compiled[key] = Objective(params, config, convolution, keep_buffers)
     objective = _compiled[key]
@@ -70,9 +78,10 @@ class Objective:
         self.content_layers = (config.content_layers if config.uses_content
                                else ())
         self.style_layers = config.style_layers
+        self.regions = config.regions
         x = T.tensor4("x")
         net = vgg.build(params, config.deepest_layer, input_var=x,
-                        convolution=convolution)
+                        convolution=convolution, tileable=config.tileable)
         names = sorted(set(self.content_layers + self.style_layers),
                        key=vgg.LAYERS.index)
         features = dict(zip(names, lasagne.layers.get_output(
@@ -80,12 +89,19 @@ class Objective:
 
         self._content_targets = [_shared(4, "P_" + n)
                                  for n in self.content_layers]
-        self._style_targets = [[_shared(ndim, "t_" + n)
-                                for ndim in self.statistic.component_ndims]
+        # [layer][region][component]; one region (index 0) without masks
+        self._style_targets = [[[_shared(ndim, "t_" + n)
+                                 for ndim in self.statistic.component_ndims]
+                                for _ in range(max(self.regions, 1))]
                                for n in self.style_layers]
-        self._style_coefficients = [[_shared(0, "s_" + n) for _ in t]
-                                    for n, t in zip(self.style_layers,
-                                                    self._style_targets)]
+        self._style_coefficients = [[[_shared(0, "s_" + n) for _ in t]
+                                     for t in regions]
+                                    for n, regions in zip(
+                                        self.style_layers,
+                                        self._style_targets)]
+        # per style layer, the masks at its size: (regions, positions)
+        self._masks = [_shared(2, "m_" + n) for n in self.style_layers]
+        self._features = features
         self._weights = {name: _shared(0, name)
                          for name in ("content", "style", "tv")}
         self._layer_weights = theano.shared(np.ones(len(self.style_layers),
@@ -101,12 +117,24 @@ class Objective:
             F, M = as_matrix(features[n]), num_positions(features[n])
             components = self.statistic.components(F, M, n)
             described += components + [statistics.gram(F, M)]
-            for c, t, s in zip(components, self._style_targets[i],
-                               self._style_coefficients[i]):
-                style += self._layer_weights[i] * s * T.sqr(c - t).sum()
+            for r in range(self.regions):
+                m = self._masks[i][r]
+                W = m.sum()
+                # an area that vanishes at a deep layer has weight W / M = 0
+                region = self.statistic.weighted_components(
+                    F, m, T.maximum(W, np.float32(1e-6)), n)
+                for c, t, s in zip(region, self._style_targets[i][r],
+                                   self._style_coefficients[i][r]):
+                    style += (self._layer_weights[i] * (W / M) * s
+                              * T.sqr(c - t).sum())
+            if not self.regions:
+                for c, t, s in zip(components, self._style_targets[i][0],
+                                   self._style_coefficients[i][0]):
+                    style += self._layer_weights[i] * s * T.sqr(c - t).sum()
         terms = [self._weights["content"] * content,
                  self._weights["style"] * style,
-                 self._weights["tv"] * total_variation(x, normalize)]
+                 self._weights["tv"] * total_variation(
+                     x, normalize, wrap=config.tileable)]
         total = terms[0] + terms[1] + terms[2]
         self._loss_and_grad = theano.function(
             [x], [total] + terms + [T.grad(total, x)],
@@ -114,6 +142,7 @@ class Objective:
                 link_kwargs=dict(allow_gc=not keep_buffers)))
         self._describe = theano.function(
             [x], [features[n] for n in self.content_layers] + described)
+        self._x, self._describe_weighted = x, None
         self.set_weights(config)
 
     def set_weights(self, config):
@@ -125,15 +154,35 @@ class Objective:
                                                  np.float32))
         self.config = config
 
-    def describe_style(self, image):
+    def _weighted_describer(self):
+        """Compiled on first use: image and one mask vector per style layer
+        -> the weighted components and weighted Gram of each layer."""
+        if self._describe_weighted is None:
+            masks = [T.vector("w_" + n) for n in self.style_layers]
+            out = []
+            for n, m in zip(self.style_layers, masks):
+                F = as_matrix(self._features[n])
+                W = T.maximum(m.sum(), np.float32(1e-6))
+                out += (self.statistic.weighted_components(F, m, W, n)
+                        + [statistics.weighted_gram(F, m, W)])
+            self._describe_weighted = theano.function([self._x] + masks, out)
+        return self._describe_weighted
+
+    def describe_style(self, image, mask=None):
         """Per style layer: (target components, per-position Gram) of
-        ``image``, independent of its size."""
-        out = self._describe(image)[len(self.content_layers):]
+        ``image``, independent of its size; with ``mask`` (H, W) in 0..1,
+        of the positions weighted by it (see :mod:`.statistics`)."""
+        if mask is None:
+            out = self._describe(image)[len(self.content_layers):]
+        else:
+            out = self._weighted_describer()(image, *[
+                statistics.mask_at(mask, n).ravel()
+                for n in self.style_layers])
         k = len(self.statistic.component_ndims) + 1
         return [(self.statistic.to_target(out[i:i + k - 1]), out[i + k - 1])
                 for i in range(0, len(out), k)]
 
-    def style_target(self, style_images, blend=None):
+    def style_target(self, style_images, blend=None, style_masks=None):
         """Blend-weighted average of the styles' statistics, per layer.
 
         Parameters
@@ -142,13 +191,24 @@ class Objective:
         blend : list of float, optional
             Non-negative weights, normalized to sum to 1
             (:func:`lasagne_style.config.blend_weights`); equal by default.
+            Not used with masks: each region has its own style.
+        style_masks : list of (H, W) arrays in 0..1 or None, optional
+            With masks only: the region of each style image to describe.
 
         Returns
         -------
         list of (components, gram)
             Per style layer, the averaged components and the averaged
             per-position Gram matrix (which sets the layer's loss scale).
+            With masks, one such list per region (style).
         """
+        if self.regions:
+            if len(style_images) != self.regions:
+                raise ValueError("%d style images for %d regions"
+                                 % (len(style_images), self.regions))
+            style_masks = style_masks or [None] * len(style_images)
+            return [self.describe_style(image, mask)
+                    for image, mask in zip(style_images, style_masks)]
         blend = blend_weights(blend, len(style_images))
         target = None
         for w, image in zip(blend, style_images):
@@ -159,10 +219,12 @@ class Objective:
                 for (ca, ga), (cb, gb) in zip(target, layers)]
         return target
 
-    def set_targets(self, shape, content_image=None, style_target=None):
+    def set_targets(self, shape, content_image=None, style_target=None,
+                    masks=None):
         """Set the content features (of ``content_image``, which must have
         the generated image's ``shape``) and the style statistics (from
-        :meth:`style_target`)."""
+        :meth:`style_target`); with regions, the ``masks`` (regions, H, W)
+        in 0..1 at the generated image's size."""
         if self.content_layers:
             if content_image is None or content_image.shape != shape:
                 raise ValueError("a content image of shape %s is needed"
@@ -170,17 +232,30 @@ class Objective:
             for P, F in zip(self._content_targets,
                             self._describe(content_image)):
                 P.set_value(F)
-        for layer, shared, coefficients, (target, gram) in zip(
-                self.style_layers, self._style_targets,
-                self._style_coefficients, style_target):
+        if self.regions:
+            if masks is None or len(masks) != self.regions or any(
+                    np.shape(m) != tuple(shape[2:]) for m in masks):
+                raise ValueError("%d masks of size %s are needed"
+                                 % (self.regions, shape[2:]))
+            per_layer = list(zip(*style_target))  # [layer][region]
+        else:
+            per_layer = [[layer] for layer in style_target]
+        for i, layer in enumerate(self.style_layers):
             stride = vgg.receptive_stride(layer)
-            components = self.statistic.from_target(
-                target, (shape[2] // stride) * (shape[3] // stride))
-            for t, value in zip(shared, components):
-                t.set_value(np.asarray(value, np.float32))
-            for s, value in zip(coefficients, statistics.layer_coefficients(
-                    components, gram)):
-                s.set_value(np.float32(value))
+            positions = (shape[2] // stride) * (shape[3] // stride)
+            if self.regions:
+                self._masks[i].set_value(np.stack(
+                    [statistics.mask_at(m, layer).ravel() for m in masks]))
+            for shared, coefficients, (target, gram) in zip(
+                    self._style_targets[i], self._style_coefficients[i],
+                    per_layer[i]):
+                components = self.statistic.from_target(target, positions)
+                for t, value in zip(shared, components):
+                    t.set_value(np.asarray(value, np.float32))
+                for s, value in zip(coefficients,
+                                    statistics.layer_coefficients(
+                                        components, gram)):
+                    s.set_value(np.float32(value))
 
     def __call__(self, x):
         """Loss terms and gradient at image ``x`` (1, 3, H, W).

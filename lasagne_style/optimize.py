@@ -105,10 +105,14 @@ class LBFGSOptimiser(Optimiser):
     def __init__(self, objective):
         self.objective = objective
 
-    def set_targets(self, shape, content_x, style_xs, blend):
+    def set_targets(self, shape, content_x, style_xs, blend, masks=None,
+                    style_masks=None):
+        """As :meth:`Optimiser.set_targets`; with a masked objective also
+        the output's ``masks`` (regions, H, W) and the styles' own
+        ``style_masks`` (each None or (H_s, W_s)), all in 0..1."""
         self.objective.set_targets(
             shape, content_x if self.objective.content_layers else None,
-            self.objective.style_target(style_xs, blend))
+            self.objective.style_target(style_xs, blend, style_masks), masks)
 
     def run(self, x0, budget, progress=None, on_improvement=None,
             save_every=0):

@@ -5,8 +5,9 @@ adversarial loop).
 
 Each level gets ``iters`` evaluations and starts from the previous level's
 result, upsampled at float precision; the style follows the output's size at
-every level. With an output path the best image is saved every
-``save_every`` evaluations (with a checkpoint), at an interruption or a
+every level (its longer side ``style_scale`` times the output's), and so do
+the masks of a masked transfer. With an output path the best image is saved
+every ``save_every`` evaluations (with a checkpoint), at an interruption or a
 non-finite loss (with a checkpoint for ``--resume``), and at the end (the
 checkpoint is then deleted). A failed intermediate save does not stop the
 run: it is reported and optimisation goes on.
@@ -41,6 +42,9 @@ class Run:
     resume: str = None          #: checkpoint to continue from
     finish: object = None       #: RGB -> RGB for what is returned and saved
     weights: str = None         #: VGG weights file (None: the default)
+    style_scale: float = 1.0    #: style's longer side / output's longer side
+    masks: list = None          #: one (H, W) float mask in 0..1 per style
+    style_masks: list = None    #: None, or one per style (None: whole style)
     options: dict = dataclasses.field(default_factory=dict)  #: as recorded
 
     @property
@@ -54,7 +58,9 @@ class Run:
             dict(self.options, config=dataclasses.asdict(self.config),
                  weights=self.weights),
             self.styles + ([self.content] if self.content is not None
-                           else []))
+                           else [])
+            + [m for m in (self.masks or []) + (self.style_masks or [])
+               if m is not None])
 
     def content_at(self, shape):
         """The content preprocessed at ``shape`` (H, W), or None."""
@@ -62,16 +68,38 @@ class Run:
             return None
         return images.preprocess(images.resize(self.content, shape))
 
+    def style_shapes(self, shape):
+        """(H, W) of each style image for an output of ``shape``: its longer
+        side ``style_scale`` times the output's."""
+        return [images.fit_size(rgb.shape, self.style_scale * max(shape))
+                for rgb in self.styles]
+
     def styles_at(self, shape):
         """The style images preprocessed at the scale of an output of
-        ``shape`` (H, W): the same longer side."""
-        return [images.preprocess(images.resize(
-            rgb, images.fit_size(rgb.shape, max(shape))))
-            for rgb in self.styles]
+        ``shape`` (H, W) (see :meth:`style_shapes`)."""
+        return [images.preprocess(images.resize(rgb, size))
+                for rgb, size in zip(self.styles, self.style_shapes(shape))]
+
+    def masks_at(self, shape):
+        """The output's masks resized to ``shape`` (H, W), or None."""
+        if self.masks is None:
+            return None
+        return [images.resize_mask(m, shape) for m in self.masks]
+
+    def style_masks_at(self, shape):
+        """Each style's own mask at its size for an output of ``shape``."""
+        if self.style_masks is None:
+            return None
+        return [None if m is None else images.resize_mask(m, size)
+                for m, size in zip(self.style_masks,
+                                   self.style_shapes(shape))]
 
     def set_targets(self, optimiser, shape):
+        masks = ({} if self.masks is None else dict(
+            masks=self.masks_at(shape),
+            style_masks=self.style_masks_at(shape)))
         optimiser.set_targets((1, 3) + shape, self.content_at(shape),
-                              self.styles_at(shape), self.blend)
+                              self.styles_at(shape), self.blend, **masks)
 
     def start_image(self, shape, seed):
         """The preprocessed start image at ``shape`` (H, W)."""

@@ -28,11 +28,33 @@ swamping each other (their magnitudes differ by orders of magnitude between
 layers, and they even have different units), and ``s_l`` keeps the recipe's
 balance between layers and the presets' style weights meaningful for every
 statistic.
+
+**Spatial masks** (``--masks``, Gatys et al. 2017, *Controlling Perceptual
+Factors in Neural Style Transfer*, guided Gram matrices). A mask ``m_r``
+(one per style r, values in 0..1, at the output's size) is downsampled to
+each layer by the network's own 2x2 average pooling, and the statistics
+become weighted averages over positions, normalized by the mask's area
+``W_r = sum_p m_r[p]``::
+
+    G_r = F diag(m_r) F^T / W_r              (gram)
+    mu_r = F m_r / W_r                        (mean)
+    C_r = (F - mu_r) diag(m_r) (F - mu_r)^T / W_r   (meancov, with mu_r)
+
+Each is compared with style r's unweighted statistic (or, with a style
+mask, with the style's own weighted one), and the region's term is weighted
+by its area fraction ``a_r = W_r / M``:
+``E_l = sum_r a_r s_lr 1/K sum_k ||c_rk - t_rk||^2 / ||t_rk||^2``.
+Since ``dG_r/dF[:, p]`` carries ``m_r[p] / W_r``, the area fraction makes
+every position's pull ``1/M`` whatever its region's size: a small region
+weighs like a large one per position, and the content/style balance of
+the presets holds in each region. A single all-white mask gives exactly
+the unmasked loss. ``sliced`` (sorted projections) has no such weighted
+form and is refused with masks.
 """
 import numpy as np
 import theano.tensor as T
 
-from .config import LAYER_CHANNELS, choice
+from .config import LAYER_CHANNELS, choice, receptive_stride
 
 #: Number of quantiles the ``sliced`` statistic keeps per direction.
 QUANTILES = 256
@@ -69,6 +91,32 @@ def resample_quantiles(rows, count):
         np.float32)
 
 
+def weighted_gram(F, m, W):
+    """``F diag(m) F^T / W``: the Gram matrix of the positions weighted by
+    the mask ``m`` (M,), normalized by its area ``W = sum(m)``."""
+    return T.dot(F * m[None, :], F.T) / W
+
+
+def _weighted_mean(F, m, W):
+    return T.dot(F, m) / W
+
+
+def _weighted_covariance(F, m, W):
+    centred = F - _weighted_mean(F, m, W)[:, None]
+    return weighted_gram(centred, m, W)
+
+
+def mask_at(mask, layer):
+    """A mask (H, W) in 0..1 at the size of ``layer``'s maps: 2x2 averages
+    (dropping an odd last row or column) once per pooling layer before it,
+    as the network's ``average_exc_pad`` pooling does to the features."""
+    mask = np.asarray(mask, np.float64)
+    for _ in range(int(np.log2(receptive_stride(layer)))):
+        h, w = mask.shape[0] // 2, mask.shape[1] // 2
+        mask = mask[:2 * h, :2 * w].reshape(h, 2, w, 2).mean(axis=(1, 3))
+    return mask.astype(np.float32)
+
+
 class Statistic:
     """Describes features by components; see the module docstring."""
     name = None
@@ -76,6 +124,12 @@ class Statistic:
 
     def components(self, F, M, layer):
         """Theano expressions of the components of F (N x M), M float."""
+        raise NotImplementedError
+
+    def weighted_components(self, F, m, W, layer):
+        """The components of the positions of F weighted by the mask ``m``
+        (M,) of area ``W`` (statistics in
+        :data:`lasagne_style.config.MASKED_STATISTICS`)."""
         raise NotImplementedError
 
     def to_target(self, components):
@@ -96,6 +150,9 @@ class Gram(Statistic):
     def components(self, F, M, layer):
         return [gram(F, M)]
 
+    def weighted_components(self, F, m, W, layer):
+        return [weighted_gram(F, m, W)]
+
 
 class Mean(Statistic):
     name = "mean"
@@ -104,6 +161,9 @@ class Mean(Statistic):
     def components(self, F, M, layer):
         return [_mean(F, M)]
 
+    def weighted_components(self, F, m, W, layer):
+        return [_weighted_mean(F, m, W)]
+
 
 class MeanCov(Statistic):
     name = "meancov"
@@ -111,6 +171,9 @@ class MeanCov(Statistic):
 
     def components(self, F, M, layer):
         return [_mean(F, M), _covariance(F, M)]
+
+    def weighted_components(self, F, m, W, layer):
+        return [_weighted_mean(F, m, W), _weighted_covariance(F, m, W)]
 
 
 class Sliced(Statistic):

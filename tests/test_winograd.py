@@ -1,0 +1,197 @@
+"""Every 3x3 convolution path of lasagne_style.winograd against independent
+computations: numpy cross-correlation (tests/reference.py), Theano's own
+conv2d, the adjoint identity and finite differences. No timings."""
+import numpy as np
+import pytest
+
+import reference
+from lasagne_style import winograd as w
+
+
+def correlate(x, W, b=None):
+    """numpy float64 'same' cross-correlation of x (C, H, W)."""
+    b = np.zeros(W.shape[0]) if b is None else b
+    return reference.cross_correlate(np.asarray(x, np.float64),
+                                     np.asarray(W, np.float64),
+                                     np.asarray(b, np.float64))
+
+
+def compile_layer(W, b, m, relu, extra_outputs=()):
+    """Theano function x, g -> (y, d<y, g>/dx, d<y, g>/db) of
+    FusedCorrelation with F(m x m, 3x3)."""
+    import theano
+    import theano.tensor as T
+    x, g = T.tensor4("x"), T.tensor4("g")
+    bias = theano.shared(b.astype(np.float32))
+    y = w.FusedCorrelation(m, relu)(
+        x, T.constant(w.transform_filters_m(W, m)), bias,
+        T.constant(w.transform_filters_m(w.adjoint_filters(W), m)))
+    loss = (y * g).sum()
+    return theano.function([x, g], [y] + T.grad(loss, [x, bias]))
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_transforms_compute_a_1d_correlation(m, rng):
+    # A^T [(G g) * (B^T d)] is the correlation of the alpha = m + 2 inputs d
+    # with the 3 taps g, in exact arithmetic (float64 here)
+    B_T, G, A_T = w.TRANSFORMS[m]
+    d, g = rng.randn(m + 2), rng.randn(3)
+    expected = [d[i:i + 3] @ g for i in range(m)]
+    np.testing.assert_allclose(A_T @ ((G @ g) * (B_T @ d)), expected,
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_adjoint_filters_give_the_input_gradient(rng):
+    # <x * W, y> = <x, y * W'> for the 'same' correlation (zero padding)
+    W = rng.randn(4, 3, 3, 3)
+    x, y = rng.randn(3, 6, 7), rng.randn(4, 6, 7)
+    assert np.vdot(correlate(x, W), y) == pytest.approx(
+        np.vdot(x, correlate(y, w.adjoint_filters(W))), rel=1e-12)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (4, 6, 1, 2),
+                                   (5, 2, 13, 10)])
+def test_numpy_winograd_equals_direct_correlation(m, shape, rng):
+    C, K, H, Wd = shape
+    W, b = rng.randn(K, C, 3, 3), rng.randn(K)
+    x = rng.randn(C, H, Wd)
+    U = w.transform_filters_m(W, m)
+    got = w.winograd_correlate(x, U, m, b, relu=True)
+    expected = np.maximum(correlate(x, W, b), 0)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * abs(expected).max())
+
+
+@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (4, 6, 1, 2),
+                                   (16, 24, 37, 50)])
+def test_fused_layer_forward_and_gradients(m, shape, rng):
+    # forward against numpy, dL/dx against the correlation of the masked
+    # output gradient with the transposed, flipped filters, dL/db against
+    # the masked output gradient summed over the pixels
+    C, K, H, Wd = shape
+    W = (rng.randn(K, C, 3, 3) / np.sqrt(9 * C)).astype(np.float32)
+    b = (0.1 * rng.randn(K)).astype(np.float32)
+    x = rng.randn(1, C, H, Wd).astype(np.float32)
+    g = rng.randn(1, K, H, Wd).astype(np.float32)
+    y, gx, gb = compile_layer(W, b, m, relu=True)(x, g)
+    z = correlate(x[0], W, b)
+    np.testing.assert_allclose(y[0], np.maximum(z, 0),
+                               atol=1e-5 * abs(z).max())
+    masked = g[0] * (z > 0)
+    expected = correlate(masked, w.adjoint_filters(W))
+    np.testing.assert_allclose(gx[0], expected,
+                               atol=1e-5 * abs(expected).max())
+    np.testing.assert_allclose(gb, masked.sum(axis=(1, 2)), rtol=1e-4,
+                               atol=1e-4 * abs(masked).sum() / K)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_blocks_of_tiles_across_rows(m, rng, monkeypatch):
+    # small blocks (16 tiles) that start and end inside rows of tiles, and
+    # a batch of two images; the linear op without ReLU: the adjoint
+    # identity <Kx, g> = <x, K*g> with K* the op's own gradient
+    import theano
+    import theano.tensor as T
+    monkeypatch.setattr(w, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(w, "MIN_TILES", 16)
+    C, K, H, Wd = 6, 5, 30, 50
+    W = rng.randn(K, C, 3, 3).astype(np.float32)
+    x = rng.randn(2, C, H, Wd).astype(np.float32)
+    g = rng.randn(2, K, H, Wd).astype(np.float32)
+    xs = T.tensor4("x")
+    y = w.correlate3x3(xs, W, m)
+    fn = theano.function([xs], [y, T.grad((y * g).sum(), xs)])
+    out, gx = fn(x)
+    for n in range(2):
+        expected = correlate(x[n], W)
+        np.testing.assert_allclose(out[n], expected,
+                                   atol=1e-5 * abs(expected).max())
+    assert np.vdot(out.astype(np.float64), g) == pytest.approx(
+        np.vdot(x.astype(np.float64), gx), rel=1e-4)
+
+
+def test_fused_gradient_by_finite_differences(rng):
+    # a nonlinear scalar through two fused layers with ReLU: the gradient's
+    # directional derivative against central differences of the same
+    # network computed directly in float64 (tests/reference.py), with a
+    # step small enough not to cross the ReLUs' kinks (steps of 1e-2 and
+    # 1e-3 do, here: -0.98 and -1.35 instead of -1.6997)
+    import theano
+    import theano.tensor as T
+    W1 = (rng.randn(8, 3, 3, 3) / 5).astype(np.float32)
+    W2 = (rng.randn(4, 8, 3, 3) / 8).astype(np.float32)
+    b1, b2 = [(0.1 * rng.randn(n)).astype(np.float32) for n in (8, 4)]
+    xs = T.tensor4("x")
+    h = xs
+    for W, b in ((W1, b1), (W2, b2)):
+        h = w.FusedCorrelation(4, True)(
+            h, T.constant(w.transform_filters_m(W, 4)), b,
+            T.constant(w.transform_filters_m(w.adjoint_filters(W), 4)))
+    df = theano.function([xs], T.grad(T.sqr(h).sum(), xs))
+    x = rng.randn(1, 3, 11, 14).astype(np.float32)
+    d = rng.randn(*x.shape)
+
+    def f(x):
+        h = np.maximum(correlate(x[0], W1, b1), 0)
+        return (np.maximum(correlate(h, W2, b2), 0) ** 2).sum()
+    eps = 1e-6
+    numeric = (f(x + eps * d) - f(x - eps * d)) / (2 * eps)
+    assert np.vdot(df(x), d) == pytest.approx(numeric, rel=1e-4)
+
+
+@pytest.mark.parametrize("fused", [0, 2, 4])
+def test_layer_equals_theano_conv2d(fused, rng):
+    # WinogradConv3x3Layer, each path, against Theano's own conv2d + bias +
+    # ReLU, forward and gradient w.r.t. the input
+    import theano
+    import theano.tensor as T
+    from lasagne.layers import InputLayer, get_output
+    C, K, H, Wd = 7, 9, 19, 22
+    W = rng.randn(K, C, 3, 3).astype(np.float32)
+    b = rng.randn(K).astype(np.float32)
+    x = rng.randn(1, C, H, Wd).astype(np.float32)
+    g = rng.randn(1, K, H, Wd).astype(np.float32)
+    xs = T.tensor4("x")
+    layer = w.WinogradConv3x3Layer(InputLayer((1, C, None, None), xs), K,
+                                   W=W, b=b, fused=fused)
+    direct = T.nnet.relu(T.nnet.conv2d(xs, W, border_mode=1,
+                                       filter_flip=False)
+                         + b[None, :, None, None])
+    outputs = []
+    for y in (get_output(layer), direct):
+        outputs += [y, T.grad((y * g).sum(), xs)]
+    fast, fast_grad, slow, slow_grad = theano.function([xs], outputs)(x)
+    np.testing.assert_allclose(fast, slow, atol=1e-5 * abs(slow).max())
+    np.testing.assert_allclose(fast_grad, slow_grad,
+                               atol=1e-5 * abs(slow_grad).max())
+
+
+def test_float64_uses_the_numpy_implementation(rng):
+    # no C code for float64: perform() must give the same correlation
+    import theano
+    import theano.tensor as T
+    W = rng.randn(3, 2, 3, 3)
+    x = rng.randn(1, 2, 9, 6)
+    xs = T.tensor4("x", dtype="float64")
+    y = w.FusedCorrelation(4, False)(
+        xs, T.constant(w.transform_filters_m(W, 4).astype(np.float64)),
+        np.zeros(3), T.constant(w.transform_filters_m(
+            w.adjoint_filters(W), 4).astype(np.float64)))
+    out = theano.function([xs], y)(x)
+    expected = correlate(x[0], W)
+    np.testing.assert_allclose(out[0], expected,
+                               atol=1e-5 * abs(expected).max())
+
+
+def test_unfused_transforms_and_their_adjoints(rng):
+    # the F(2x2, 3x3) ops of correlate3x3_same: <T x, y> = <x, T* y>
+    x = rng.randn(3, 7, 6).astype(np.float32)
+    V = w.input_transform(x)
+    y = rng.randn(*V.shape).astype(np.float32)
+    assert np.vdot(V, y) == pytest.approx(
+        np.vdot(x, w.input_transform_adjoint(y, 7, 6)), rel=1e-4)
+    Y = w.output_transform(V, 7, 6)
+    z = rng.randn(*Y.shape).astype(np.float32)
+    assert np.vdot(Y, z) == pytest.approx(
+        np.vdot(V, w.output_transform_adjoint(z)), rel=1e-4)
