@@ -6,7 +6,7 @@ layers average 2x2 blocks (``average_exc_pad``), which Gatys et al. found to
 give smoother results than max pooling. Only the layers up to the deepest one
 a loss needs are built.
 
-The convolutions are computed, by default, with Winograd's F(2x2, 3x3)
+The convolutions are computed, by default, with Winograd's F(4x4, 3x3), fused per block of tiles
 algorithm (:mod:`lasagne_style.winograd`), which ``make bench`` measured
 faster than Theano's CorrMM (im2col + gemm) on the CPU;
 ``convolution="corrmm"`` builds the recipe's ``Conv2DDNNLayer`` with
