@@ -6,9 +6,9 @@ layers average 2x2 blocks (``average_exc_pad``), which Gatys et al. found to
 give smoother results than max pooling. Only the layers up to the deepest one
 a loss needs are built.
 
-The convolutions are computed, by default, with Winograd's F(4x4, 3x3), fused per block of tiles
-algorithm (:mod:`lasagne_style.winograd`), which ``make bench`` measured
-faster than Theano's CorrMM (im2col + gemm) on the CPU;
+The convolutions are computed, by default, with Winograd's F(4x4, 3x3)
+algorithm fused per block of tiles (:mod:`lasagne_style.winograd`), which
+``make bench`` measured faster than Theano's CorrMM (im2col + gemm);
 ``convolution="corrmm"`` builds the recipe's ``Conv2DDNNLayer`` with
 ``flip_filters=False`` instead, which without cuDNN is
 :mod:`lasagne_style.compat`'s CPU stand-in running CorrMM.
