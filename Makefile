@@ -28,7 +28,7 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet --upgrade "pip>=23" "setuptools>=65,<82" wheel
 	$(PY) -m pip install --quiet -e ".[test,legacy,dask]"
 	# plain `import theano` / `import lasagne` get our fixes in this .venv
-	$(PY) -m lasagne_style.compat install
+	$(PY) -c "from lasagne_style import compat; compat.main(['install'])"
 	$(PY) -c "import lasagne; import lasagne_style.api" # checks the stack
 	@touch $(STAMP)
 

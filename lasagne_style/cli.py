@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+import threading
 
 from . import config
 from .errors import UserError
@@ -299,11 +300,14 @@ def _run(args):
             kind=args.disc, loss=args.disc_loss, d_steps=args.disc_steps,
             d_every=args.disc_every, d_lr=args.disc_lr, x_lr=args.image_lr,
             tv_weight=args.disc_tv_weight)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    # A shell starts background jobs with SIGINT ignored, and Python then
-    # keeps it ignored: install the handler so Ctrl-C / kill -INT always
-    # stops the run and keeps the best image.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if threading.current_thread() is threading.main_thread():
+        # (a Dask worker runs jobs in other threads and interrupts them
+        # itself: Python allows handlers in the main thread only)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        # A shell starts background jobs with SIGINT ignored, and Python
+        # then keeps it ignored: install the handler so Ctrl-C / kill -INT
+        # always stops the run and keeps the best image.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.command == "transfer":
         result = api.stylize(args.content, args.style, size=args.size,
                              content_weight=args.content_weight,

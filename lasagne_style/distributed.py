@@ -213,22 +213,9 @@ def _own_cache_dir():
         return path
 
 
-def _signal_outside_main_thread(original):
-    """``signal.signal`` that does nothing (and returns the current
-    handler) when a job's thread calls it: a run installs SIGTERM/SIGINT
-    handlers, which Python allows in the main thread only, and a job's
-    interrupt comes from :func:`stop_batch` instead."""
-    def install(signum, handler):
-        if threading.get_ident() in _process.get("job_threads", ()):
-            return signal.getsignal(signum)
-        return original(signum, handler)
-    install.__doc__ = original.__doc__
-    return install
-
-
 def _prepare_process(threads):
     """Once per worker process, before Theano is imported: BLAS threads,
-    the Theano cache, the per-thread streams and the signal shim."""
+    the Theano cache and the per-thread streams."""
     if _process.get("ready"):
         return
     if "theano" not in sys.modules:  # else its BLAS and flags are fixed
@@ -240,8 +227,6 @@ def _prepare_process(threads):
             # lasagne_style.compat puts its own flags before these
             os.environ["THEANO_FLAGS"] = ",".join(filter(None, [
                 'base_compiledir="%s"' % _own_cache_dir(), flags]))
-    _process["job_threads"] = set()
-    signal.signal = _signal_outside_main_thread(signal.signal)
     sys.stdout = _process["stdout"] = _ThreadStreams(sys.stdout)
     sys.stderr = _process["stderr"] = _ThreadStreams(sys.stderr)
     _process["ready"] = True
@@ -351,7 +336,6 @@ def run_job(argv, log, workers_per_host, batch_id):
         except OSError:
             # e.g. the output's folder is missing: the job reports that
             sink = open(os.devnull, "w")
-        ident = threading.get_ident()
         with sink:
             stamp = datetime.datetime.now().isoformat(" ", "seconds")
             sink.write("=== %s  worker %s  pid %d  batch %s\n$ lasagne-style "
@@ -359,7 +343,6 @@ def run_job(argv, log, workers_per_host, batch_id):
                                  " ".join(map(shlex.quote, argv))))
             sink.flush()
             out, err = _LastLine(sink), _LastLine(sink)
-            _process["job_threads"].add(ident)
             bug = None
             try:
                 with _process["stdout"].to(out), \
@@ -369,8 +352,6 @@ def run_job(argv, log, workers_per_host, batch_id):
                 # a bug, not a lost worker: reported, not retried
                 traceback.print_exc(file=sink)
                 code, bug = 1, "%s: %s" % (type(e).__name__, e)
-            finally:
-                _process["job_threads"].discard(ident)
             sink.write("=== exit code %s after %.1f s\n"
                        % (code, time.perf_counter() - start))
     seconds = time.perf_counter() - start

@@ -34,3 +34,12 @@ def compiled_objective(config, **kwargs):
     from lasagne_style import objective
     from lasagne_style.vgg_weights import load_cached
     return objective.compiled(config, load_cached(), **kwargs)
+
+
+def alive(pid):
+    """Whether process ``pid`` exists and is not a zombie (from /proc)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

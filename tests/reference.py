@@ -7,11 +7,11 @@ MEAN_BGR = np.array([104.0, 117.0, 123.0])
 BLOCKS = (2, 2, 4, 4, 4)  # conv layers per block
 
 
-def cross_correlate(x, W, b):
-    """x (C, H, W), W (O, C, 3, 3): zero-padded 3x3 cross-correlation."""
+def cross_correlate(x, W, b, mode="constant"):
+    """x (C, H, W), W (O, C, 3, 3): 3x3 'same' cross-correlation of x padded
+    by 1 with zeros, or (``mode='wrap'``) of its periodic extension."""
     C, H, Wd = x.shape
-    padded = np.zeros((C, H + 2, Wd + 2))
-    padded[:, 1:-1, 1:-1] = x
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode=mode)
     out = np.zeros((W.shape[0], H, Wd))
     for i in range(3):
         for j in range(3):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import reference
 from conftest import compiled_objective, sample
 from lasagne_style import api, cli, config, images, memory, objective
 from lasagne_style import schedule, statistics, vgg
@@ -17,16 +18,7 @@ SHALLOW = ("conv1_1", "conv2_1")
 # --- numpy references, written from the definitions ----------------------
 
 def wrap_correlate(x, W, b):
-    """x (C, H, W), W (O, C, 3, 3): 3x3 cross-correlation of the periodic
-    extension of x (np.pad mode 'wrap'), 'same' size."""
-    C, H, Wd = x.shape
-    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)), mode="wrap")
-    out = np.zeros((W.shape[0], H, Wd))
-    for i in range(3):
-        for j in range(3):
-            out += np.einsum("oc,chw->ohw", W[:, :, i, j],
-                             padded[:, i:i + H, j:j + Wd])
-    return out + b[:, None, None]
+    return reference.cross_correlate(x, W, b, mode="wrap")
 
 
 def wrap_features(x, params):

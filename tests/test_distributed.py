@@ -14,7 +14,7 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import ROOT, sample
+from conftest import ROOT, alive, sample
 from lasagne_style import batch, cli
 from lasagne_style import distributed as dist
 
@@ -43,14 +43,6 @@ def headers(log):
     with open(log) as f:
         return [int(m) for m in re.findall(r"^=== .* pid (\d+) ", f.read(),
                                            re.M)]
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def descendants(pid):

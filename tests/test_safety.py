@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, sample
+from conftest import ROOT, alive, sample
 from lasagne_style import batch, checkpoint, compare, files, images, plots
 from lasagne_style import vgg_weights as weights
 from lasagne_style.errors import UserError
@@ -308,14 +308,6 @@ def children_of(pid):
             if int(fields[1]) == pid:
                 found.append(int(entry))
     return found
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_sigterm_stops_the_batch_and_its_jobs(tmp_path):
