@@ -48,16 +48,19 @@ bench: setup
 	$(PY) -m pip install --quiet -e ".[bench]" || echo "no PyTorch: benchmarking without the reference"
 	$(PY) -m lasagne_style.bench
 
-# Execute notebooks/neural_style.ipynb in place at full quality (256 px; about
-# an hour on 2 cores). Its section 5 shows the statistics comparison of
-# `make compare` (24 runs at 256 px, ~30 min with both running side by side).
+# The notebook's source is notebooks/neural_style.py (jupytext percent
+# format, paired with the .ipynb): update the .ipynb's cells from it (the
+# outputs of unchanged cells are kept), then execute it in place at full quality
+# (sizes and budgets in its first cell; about an hour on 2 cores).
+NOTEBOOK := notebooks/neural_style
 STATS_DIR := docs/statistics
 COMPARE_ARGS := --styles $(SAMPLES)/pere_tanguy.jpg $(SAMPLES)/night_cafe.jpg $(SAMPLES)/brick_wall.png \
   --size 256 --iters 80
 
-notebook: setup $(STATS_DIR)/textures.png $(STATS_DIR)/transfers.png
+notebook: setup
+	$(VENV)/bin/jupytext --update --to ipynb $(NOTEBOOK).py
 	LASAGNE_STYLE_FAST=0 $(VENV)/bin/jupyter-execute --inplace --timeout=-1 \
-	  --kernel_name=python3 notebooks/neural_style.ipynb
+	  --kernel_name=python3 $(NOTEBOOK).ipynb
 
 compare: setup
 	# two single-threaded processes use 2 cores better than one with 2 threads
@@ -65,9 +68,6 @@ compare: setup
 	OPENBLAS_NUM_THREADS=1 $(CLI) compare $(COMPARE_ARGS) --no-textures \
 	  --contents $(SAMPLES)/coffee_cup.jpg $(SAMPLES)/grace_hopper.jpg $(SAMPLES)/roebling_bridge.jpg \
 	  -o $(STATS_DIR)/transfers.png && wait $$pid
-
-$(STATS_DIR)/textures.png $(STATS_DIR)/transfers.png: | $(STAMP)
-	$(MAKE) compare
 
 clean:
 	rm -rf $(VENV) out build *.egg-info weights/*.npz

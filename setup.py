@@ -45,6 +45,8 @@ setup(
             "nbclient>=0.7",
             "nbformat>=5",
             "ipykernel>=6",
+            # the notebook's source is a jupytext script paired with it
+            "jupytext>=1.14",
         ],
     },
     entry_points={"console_scripts": [

