@@ -102,7 +102,6 @@ def run_seeds(seeds, *args, processes=1, **kwargs):
 
 def short_name(path):
     """A file name without its folder and extension (table labels)."""
-    import os
     return os.path.splitext(os.path.basename(str(path)))[0]
 
 

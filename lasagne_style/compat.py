@@ -37,17 +37,26 @@ Theano, once imported:
    thousands of times only to catch that error: most of the time of compiling
    our objective went into formatting messages nobody reads. We make the
    message a plain ``str``.
+6. **C code compiled again by every process.** ``COp`` (``DimShuffle``
+   among others) versions its compiled module by ``hash()`` of its C
+   sources, and Python 3 salts string hashes per process, so the cached
+   module is never found and is compiled again at every start (0.7 s of a
+   warm start-up, measured 2026-11-27). We version it by a SHA-256 of the
+   sources instead. ``Dot22`` and ``DeepCopyOp`` were compiled again for
+   another reason (1.4 s): ``CLinker`` counts an op's ``__props__`` among
+   the versions of a module's parts, so an empty tuple reads as "no
+   version"; a module whose parts all have versions gets one again.
 
 Lasagne, once imported:
 
-6. **``Conv2DLayer(..., flip_filters=...)``** with Lasagne 0.2's meaning:
+7. **``Conv2DLayer(..., flip_filters=...)``** with Lasagne 0.2's meaning:
    ``True`` (the default, Lasagne 0.1's behaviour) convolves, ``False``
    cross-correlates, which is what VGG's weights and the recipe expect.
    Lasagne 0.1 has no such argument, and deleting it from the recipe
    silently computes another network (measured: conv1_1 off by 1.28
    relative L2). The deprecated ``image_shape`` keyword is passed to Theano
    as ``input_shape``.
-7. **``lasagne.layers.dnn`` on the CPU.** Lasagne 0.1's cuDNN layers need
+8. **``lasagne.layers.dnn`` on the CPU.** Lasagne 0.1's cuDNN layers need
    Theano's old CUDA backend, which Theano 1.0 removed (importing it raises
    ``ImportError``, or ``SkipTest`` when ``nose`` is installed). When the
    real module cannot be imported, ``Conv2DDNNLayer``, ``Pool2DDNNLayer`` and
@@ -189,8 +198,43 @@ def _install_downsample_module():
 def _patch_theano():
     _install_downsample_module()
     _quiet_get_vector_length()
+    _stable_cop_versions()
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     _state["theano"] = True
+
+
+def _stable_cop_versions():
+    import hashlib
+
+    from theano.gof.op import COp
+
+    def c_code_cache_version(self):
+        digest = hashlib.sha256("\0".join(self.func_codes).encode("utf-8"))
+        version = (int(digest.hexdigest()[:15], 16),)
+        if hasattr(self, "params_type"):
+            version += (self.params_type.c_code_cache_version(),)
+        return version
+
+    COp.c_code_cache_version = c_code_cache_version
+    _version_modules_of_propless_ops()
+
+
+def _version_modules_of_propless_ops():
+    from theano.gof.cc import CLinker
+    original = CLinker.cmodule_key_
+
+    def cmodule_key_(self, fgraph, *args, **kwargs):
+        key = original(self, fgraph, *args, **kwargs)
+        if key is None or key[0] != ():
+            return key
+        versions = []
+        for node in fgraph.toposort():
+            versions.append(node.op.c_code_cache_version_apply(node))
+            versions += [v.type.c_code_cache_version()
+                         for v in node.inputs + node.outputs]
+        return (tuple(versions), key[1]) if all(versions) else key
+
+    CLinker.cmodule_key_ = cmodule_key_
 
 
 def _quiet_get_vector_length():

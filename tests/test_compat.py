@@ -49,3 +49,32 @@ def test_lasagne_imports_and_average_pooling_works():
     data = np.arange(2 * 5 * 6, dtype=np.float32).reshape(1, 2, 5, 6)
     expected = data[:, :, :4, :].reshape(1, 2, 2, 2, 3, 2).mean(axis=(3, 5))
     np.testing.assert_allclose(f(data), expected)
+
+
+# Module keys of a DimShuffle (a COp) and of a Dot22 (empty __props__) in a
+# fresh interpreter: the version part and a digest of the whole key.
+KEY_SCRIPT = """
+import hashlib
+import lasagne_style
+import theano
+import theano.tensor as T
+from theano.gof.cc import CLinker
+x, a, b = T.vector('x'), T.matrix('a'), T.matrix('b')
+for out, ins in ((x.dimshuffle('x', 0) * 2, [x]), (T.dot(a, b), [a, b])):
+    f = theano.function(ins, out)
+    linker = CLinker().accept(f.maker.fgraph)
+    key = linker.cmodule_key()
+    print(bool(key[0]), hashlib.sha256(repr(key[0]).encode()).hexdigest())
+"""
+
+
+def test_compiled_modules_have_versions_stable_across_processes():
+    import subprocess
+    import sys
+    runs = [subprocess.run([sys.executable, "-c", KEY_SCRIPT], check=True,
+                           capture_output=True, text=True).stdout.split()
+            for _ in range(2)]
+    # versioned (found in the cache by the next process) ...
+    assert runs[0][0::2] == ["True", "True"], runs[0]
+    # ... and the same version in two processes with different hash salts
+    assert runs[0] == runs[1]
