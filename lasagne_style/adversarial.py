@@ -206,14 +206,17 @@ def gaussian_toy(kind, d_steps, iterations=400, chunk=10, seed=0):
 
     Returns
     -------
-    trace : (iterations // chunk, 4) array
-        After every ``chunk`` image steps: the step, the relative error of
-        the fake samples' mean and of their covariance, and D's accuracy.
+    trace : (iterations // chunk + 1, 4) array
+        At the start and after every ``chunk`` image steps: the step, the
+        relative error of the fake samples' mean and of their covariance,
+        and D's accuracy (NaN at the start).
     X : (4, 2000) array
         The fake samples at the end.
     mean, cov : arrays
         The real distribution's parameters.
     """
+    if iterations % chunk or iterations < chunk:
+        raise ValueError("iterations must be a positive multiple of chunk")
     rng = np.random.RandomState(seed)
     mean = np.array([2.0, -1.0, 0.5, 1.5])
     A = rng.randn(4, 4)
@@ -225,14 +228,18 @@ def gaussian_toy(kind, d_steps, iterations=400, chunk=10, seed=0):
     matcher = AdversarialMatcher(
         [x], [real.reshape(1, 4, 1, -1).astype(np.float32)], options, seed=1)
     step = image_step(x, matcher.generator_loss(), 0.02)
-    trace = []
+
+    def errors(accuracy):
+        X = x.get_value().reshape(4, -1).astype(np.float64)
+        return (np.linalg.norm(X.mean(axis=1) - mean) / np.linalg.norm(mean),
+                np.linalg.norm(np.cov(X) - cov) / np.linalg.norm(cov),
+                accuracy), X
+
+    trace = [(0,) + errors(np.nan)[0]]
     for n in range(chunk, iterations + 1, chunk):
         history = alternate(matcher, step, chunk, options)
-        X = x.get_value().reshape(4, -1).astype(np.float64)
-        trace.append((n, np.linalg.norm(X.mean(axis=1) - mean)
-                      / np.linalg.norm(mean),
-                      np.linalg.norm(np.cov(X) - cov) / np.linalg.norm(cov),
-                      history[-1]["accuracy"][0]))
+        row, X = errors(history[-1]["accuracy"][0])
+        trace.append((n,) + row)
     return np.array(trace), X, mean, cov
 
 

@@ -140,8 +140,8 @@ def record(what, result, size):
 
 
 def last_quarter_drop(history):
-    # Relative fall of the loss over the last quarter of a run: 0.01 means
-    # the loss fell by 1 % over the last quarter of the evaluations.
+    # Fall of the loss over the last quarter of a run, relative to the final
+    # loss: 0.01 means it fell by 1 % of its final value.
     losses = np.array([h["loss"] for h in history])
     return (losses[-len(losses) // 4 - 1] - losses[-1]) / abs(losses[-1])
 
@@ -285,13 +285,14 @@ show_pictures([[r.image for _, r in tradeoff]],
 # $$\mathrm{KL}(P\|Q_X)-\min_\Sigma \mathrm{KL}(P\|Q_\Sigma)=\tfrac12\Big[\operatorname{tr}(\Sigma_X^{-1}S_s)-\log\det(\Sigma_X^{-1}S_s)-C\Big]=\mathrm{KL}\big(\mathcal N(0,S_s)\,\big\|\,\mathcal N(0,\Sigma_X)\big)=\tfrac12\sum_i(\lambda_i-\log\lambda_i-1),$$
 #
 # with $\lambda_i$ the eigenvalues of $\Sigma_X^{-1}S_s$. Since $\lambda-\log\lambda-1\ge0$ with equality only at
-# $\lambda=1$, the minimisers over $X$ are **exactly the images with $G_X/M_X=A/M_s$**: minimising
-# $\mathrm{KL}(P\|Q_X)$ over images is matching per-position Gram matrices.
+# $\lambda=1$, the minimisers over $X$ are **exactly the images with $G_X/M_X=A/M_s$** (if some image attains that
+# matrix): minimising $\mathrm{KL}(P\|Q_X)$ over images is matching per-position Gram matrices.
 #
 # **Relation to the loss the method minimises.** Gatys' layer loss is, for equal $M$,
 # $E_l=\frac{1}{4C^2M^2}\sum_{ij}(G_{ij}-A_{ij})^2=\frac1{4C^2}\|\Sigma_X-S_s\|_F^2$ (the package scales $A/M_s$ to
 # the output's $M$, so images of different sizes compare correctly). Both vanish on the same set
-# $\{\Sigma_X=S_s\}$, so they have the same global minimisers, but they weigh errors differently. Writing
+# $\{\Sigma_X=S_s\}$, so when an image attains it they have the same global minimisers (when none does, the
+# nearest images under the two losses can differ); they weigh errors differently. Writing
 # $\Sigma_X=S_s+\Delta$ and $B=S_s^{-1/2}\Delta S_s^{-1/2}$, the expansions
 # $\operatorname{tr}(I+B)^{-1}=C-\operatorname{tr}B+\operatorname{tr}B^2-\dots$ and
 # $\log\det(I+B)=\operatorname{tr}B-\frac12\operatorname{tr}B^2+\dots$ give
@@ -349,9 +350,10 @@ show_pictures([[r.image for _, r in tradeoff]],
 #   rank-one term $\mu\mu^\top$ on real features.
 # * `meancov` constrains both separately, so it is stronger than `gram`: matching it implies matching $G/M$, not
 #   the converse.
-# * All three are unimodal, symmetric models of features that are non-negative, sparse and skewed (many zeros, a
-#   few large values); none represents sparsity or any moment beyond the second, which is what the sliced
-#   Wasserstein descriptor of section 6 adds. And all are averages over positions: no spatial arrangement beyond
+# * The features are non-negative, sparse and skewed (many zeros, a few large values). The two Gaussian models are
+#   symmetric and unimodal; the exponential model of `mean` has the right support and skew, but its shape is fixed
+#   by $\mu$ (variance $\mu_c^2$, independent channels). None has a free parameter for sparsity or any moment
+#   beyond the second, which is what the sliced Wasserstein descriptor of section 6 adds. And all are averages over positions: no spatial arrangement beyond
 #   each layer's receptive field survives.
 #
 # ### The implementation
@@ -528,14 +530,17 @@ print("Gram loss, noise / synthesized: %.3g;  other painting / synthesized: "
 print("the synthesized texture's KL is below the noise start's at %d of 5 "
       "layers and below the other painting's at %d of 5"
       % (np.sum(kl_synth < kl_noise), np.sum(kl_synth < kl_other)))
-print("eigenvalues of the style's G/M, largest / smallest, per layer: "
-      + "  ".join("%s %.2g" % (n, (lambda e: e[-1] / max(e[0], 1e-30))(
-          np.linalg.eigvalsh(second_moment(style_feats[n]))))
-                  for n in STYLE_LAYERS))
+spreads = []
+for n in STYLE_LAYERS:
+    S_style = second_moment(style_feats[n])
+    ridge = 1e-3 * np.trace(S_style) / len(S_style)  # as in excess_kl
+    e = np.linalg.eigvalsh(S_style) + ridge
+    spreads.append("%s %.2g" % (n, e[-1] / e[0]))
+print("eigenvalues of the style's G/M + ridge, largest / smallest: "
+      + "  ".join(spreads))
 
 # %%
-# (d) how much of G/M is the mean's outer product mu mu^T (ReLU features
-# are non-negative, so their mean is far from 0)
+# (d) how much of G/M is the mean's outer product mu mu^T
 print("(d) ||mu mu^T||_F / ||G/M||_F per layer")
 for label, rgb in candidates[1:]:
     feats = layer_features(rgb)
@@ -548,25 +553,25 @@ for label, rgb in candidates[1:]:
 
 # %% [markdown]
 # **Reading the checks.** (a) and (b) check the derivation: $\Sigma=G/M$ is the fit, and only $G/M$ matters. The
-# permutation moves every feature vector to another place (the features change by about $\sqrt2$ of their norm, as
-# much as two unrelated images) while $G/M$ changes at rounding level: exactly what a content loss sees and a style
-# loss does not. The circular shift is the same experiment on a real image: the features of the shifted image
-# change almost everywhere, its Gram matrices by the amount printed, which comes from the seams and the zero
-# padding at the borders.
+# permutation moves every feature vector to another place (the relative change of $F$ printed in its column) while
+# $G/M$ changes at rounding level: exactly what a content loss sees and a style loss does not. The circular shift is the same experiment on a real image: the features of the shifted image
+# change almost everywhere, its Gram matrices only by the amount printed (what changes are the positions near
+# the seams and the borders, whose receptive fields see other neighbours).
 #
 # In (c) the style image scores 0 by construction; the printed ratios are how many times closer, in KL and in Gram
 # loss, the synthesized texture's fitted Gaussians are to the style's than its noise start's and another painting's
 # are, with the count of layers where that holds. The KL and the Gram loss fall by different factors because they
-# weigh errors differently: the KL whitens the error by the style's second moments, and the eigenvalues of $G/M$
-# span many orders of magnitude (printed), so directions of tiny variance, which barely register in the Frobenius
-# Gram loss, dominate the KL. At the deepest layers of a small image there are fewer positions than channels
+# weigh errors differently: the KL whitens the error by the style's second moments, whose eigenvalues spread over
+# orders of magnitude (printed, with the ridge), so an error in a direction of small variance, which barely
+# registers in the Frobenius Gram loss, counts heavily in the KL. At the deepest layers of a small image there are fewer positions than channels
 # (printed $C$ and $M$): $G/M$ is singular there, and the KL is defined only through the ridge, so its values at
 # those layers say more about the ridge than about the image.
 #
-# (d) answers a question section 5 needs: for ReLU features the mean is far from zero, and the printed shares show
-# how large the rank-one term $\mu\mu^\top$ is within $G/M=\Sigma+\mu\mu^\top$ at each layer. Where it is most of
-# $G/M$, matching the Gram matrix pins down the mean nearly as much as the covariance, so Gram matching cannot
-# leave the mean free.
+# (d) prints how large the mean's rank-one term $\mu\mu^\top$ is within $G/M=\Sigma+\mu\mu^\top$ at each layer of
+# these ReLU features. It bounds what Gram matching does to the mean without fixing it: $G/M$ constrains
+# $\mu\mu^\top\preceq G/M$, but the same features made sparser, $f\,b/\sqrt p$ with $b\sim\mathrm{Bernoulli}(p)$,
+# keep $G/M$ and scale $\mu$ by $\sqrt p$. Whether Gram results land near the style's mean is an empirical question,
+# which the cross-evaluation of section 5 answers.
 
 # %% [markdown]
 # ## 5. Mean and mean + covariance instead of the Gram matrix (homework option 1)
@@ -723,7 +728,7 @@ for seed in SEEDS:
 # ### Does the mean encoding have enough parameters to represent textures?
 #
 # **Counting.** The cell below counts the numbers each statistic keeps at the five style layers, next to the number
-# of values the optimiser is free to choose in a 256 × 256 RGB image.
+# of values the optimiser is free to choose in the section's texture of Père Tanguy.
 
 # %%
 channels = [config.LAYER_CHANNELS[n] for n in STYLE_LAYERS]
@@ -733,11 +738,17 @@ counts = {"mean": sum(channels),
 print("channels per style layer:", dict(zip(STYLE_LAYERS, channels)))
 for name, n in counts.items():
     print("%-8s %8d numbers over the five layers" % (name, n))
-print("pixels   %8d free values in a 256 x 256 RGB image" % (256 * 256 * 3))
+height, width = images.fit_size(images.load_image(TEXTURE).shape,
+                                COMPARE_SIZE)
+print("pixels   %8d free values in the %d x %d RGB texture"
+      % (height * width * 3, width, height))
+print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
+      % (100 * counts["mean"] / counts["gram"],
+         ", ".join("%.1f %%" % (200 / (c + 1)) for c in channels)))
 
 # %% [markdown]
-# **Answer.** Partly, and less than it seems. The mean keeps $C$ numbers per layer, a few hundredths of what the
-# Gram matrix keeps and far fewer than the free values of an image (the counts above): matching the mean alone is
+# **Answer.** Partly, and less than it seems. The mean keeps $C$ numbers per layer, a small fraction of what the
+# Gram matrix keeps and far fewer than the free values of an image (the counts and ratios above): matching the mean alone is
 # heavily underdetermined, and once the means agree nothing in the loss moves the image any further. That it works
 # at all is owed to the network: these are means of *deep, non-linear* features, each of which responds to a local
 # pattern (a colour, an edge orientation, a stroke), so their averages say how much of each pattern the image
@@ -751,11 +762,11 @@ print("pixels   %8d free values in a 256 x 256 RGB image" % (256 * 256 * 3))
 # * *Cross-evaluation.* Results optimised for the mean are much further from the style's Gram matrices and
 #   covariances than results optimised for those: the mean leaves the second moments free, and the second moments
 #   are what contrast and crisp structure (which features occur together) are made of. The other way round, the
-#   Gram results land much closer to the style's mean than their own loss asks for, because, as check (d) of
-#   section 4 measured, the mean's rank-one term is most of $G/M$ for these ReLU features: matching $G/M$ cannot
-#   leave $\mu\mu^\top$ far off. The `meancov` results match the mean (it is one of their components) and the Gram
-#   matrix ($G/M=\Sigma+\mu\mu^\top$ follows from matching both), so their row of the matrix should be close to 1
-#   everywhere; how close each run got is the convergence question of the loss curves above.
+#   `gram` row's `mean` entry says how far Gram matching left the mean, which $G/M$ bounds but does not fix (section
+#   4, check (d)). The `meancov` results match the mean (one of their components) and, through
+#   $G/M=\Sigma+\mu\mu^\top$, the Gram matrix; their off-diagonal entries measure how far a run with two targets
+#   got relative to runs with one: ratios of small residuals, which can be large without contradicting the theory,
+#   and which depend on how converged each run is (the loss curves above).
 #
 # The number of parameters is not the whole story: what matters is *which* moments are kept. Per-channel mean *and
 # standard deviation*, $2C$ numbers per layer, far fewer than the Gram matrix, are known to carry a recognisable
@@ -834,9 +845,11 @@ for name, result in (("gram", texture), ("sliced", sliced)):
 #    constant, $\partial_bL=0$ gives $\sigma(b)=\frac12$, and then
 #    $$\nabla_wL\big|_{w=0,b=0}=\tfrac12\big(\mathbb E_{\text{fake}}[f]-\mathbb E_{\text{real}}[f]\big).$$
 # 3. **Hence**: the constant $D=\frac12$ is a stationary point of $L$ exactly when the means agree, and by convexity
-#    it is then a global minimum: *no logistic discriminator does better than chance iff the fake and real features
-#    have the same mean.* When the means differ, D can do better and its gradient pushes the image; when they agree,
-#    the best D is blind and the image feels no force, whatever the covariances. A logistic D therefore emulates
+#    it is then a global minimum: *no logistic discriminator reaches a lower cross-entropy than the constant
+#    $D=\frac12$ iff the fake and real features have the same mean* (its accuracy can still exceed ½: real features
+#    ±1 and fake ones 0 have the same mean, and a threshold classifies 75 % of them). When the means differ, D can do
+#    better and its gradient pushes the image; when they agree, the best D is the constant and the image feels no
+#    force, whatever the covariances. A logistic D therefore emulates
 #    **mean matching**, not mean and covariance: the "isn't it?" of the homework is answered in the negative.
 # 4. **Where the covariance enters.** Logistic regression is the exact posterior of two Gaussian classes with a
 #    *shared* covariance (linear discriminant analysis): for $\mathcal N(\mu_r,\Sigma)$ against
@@ -920,19 +933,38 @@ for kind, result in disc_results.items():
 # ### Two choices, tested on the image
 #
 # **Which layers.** With $C$ channels and $M$ positions, a D per position has to separate two clouds of $M$ points
-# in $\mathbb R^C$. When $M\le C$ a linear D can separate *any* two such clouds, whatever the image, and then its
-# gradient says nothing about the texture. The cell below prints $M$ and $C$ per layer at this size, then runs the
-# default (`quadratic`) D with all five Gatys layers instead of three.
+# in $\mathbb R^C$. $2M$ points in general position with $2M\le C+1$ can be split in any way by a hyperplane, so
+# there a linear D separates real from fake whatever the image, and its gradient says nothing about the texture;
+# while $M$ is not much larger than $C$ it nearly can, and a quadratic D, with 16 more directions, more easily. The
+# cell below prints $M$ and $C$ per layer at this size and how well a least-squares linear classifier separates the
+# style's features from those of the same image shifted by half its size (the same texture), then runs the default
+# (`quadratic`) D with all five Gatys layers instead of three.
 #
 # **How many D steps per image step.** The same `logreg` run with 1 D step per image step instead of 5.
 
 # %%
-shape = images.fit_size(images.load_image(TEXTURE).shape, COMPARE_SIZE)
-print("at %dx%d px: " % (shape[1], shape[0]) + ", ".join(
-    "%s C %d M %d" % (n, config.LAYER_CHANNELS[n],
-                      (shape[0] // config.receptive_stride(n))
-                      * (shape[1] // config.receptive_stride(n)))
-    for n in STYLE_LAYERS))
+def linear_separability(real, fake):
+    # training accuracy of a least-squares linear classifier, real vs fake
+    # feature vectors (C x M each): 1.0 means a hyperplane separates them
+    X = np.c_[np.hstack([real, fake]).T,
+              np.ones(real.shape[1] + fake.shape[1])]
+    y = np.r_[np.ones(real.shape[1]), -np.ones(fake.shape[1])]
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    return np.mean(np.sign(X @ w) == y)
+
+
+# real: the style at this size; fake: the same image shifted by half its
+# size, i.e. the same texture, which no statistic should tell apart
+style_small = at_size(TEXTURE, COMPARE_SIZE)
+real_feats = layer_features(style_small)
+fake_feats = layer_features(np.roll(style_small, (style_small.shape[0] // 2,
+                                                  style_small.shape[1] // 2),
+                                    axis=(0, 1)))
+print("at %dx%d px:" % style_small.shape[1::-1])
+for n in STYLE_LAYERS:
+    print("  %s  C %3d  M %5d  linear separability of the style from itself "
+          "shifted: %.3f" % (n, *real_feats[n].shape, linear_separability(
+              real_feats[n], fake_feats[n])))
 five_layers = api.synthesize(TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS,
                              seed=SEED, statistic="disc",
                              style_layers=STYLE_LAYERS, progress=False)
@@ -980,6 +1012,8 @@ axes[2].axhline(0.5, color="grey", ls=":")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
 show(fig)
+print("at the start (step 0): mean error %.3f, covariance error %.3f"
+      % tuple(toy["logreg", 1][0, 1:3]))
 for (kind, d), trace in toy.items():
     tail = trace[len(trace) // 2:]
     print("%-9s d_steps=%d: after %d image steps, mean error %.3f (second "
@@ -1004,11 +1038,10 @@ for (kind, d), trace in toy.items():
 #   (cheap here: the D steps reuse the fake features computed once per image step).
 # * *Layers.* Where a layer has about as many channels as positions, or more, D can separate real from fake almost
 #   whatever the image; compare the five-layer run's picture, style distances and accuracies with the three-layer
-#   one above. The `mlp` D, with far more parameters per layer, shows the same effect earlier (its printed
-#   accuracies).
+#   one above, and the linear separability printed per layer.
 # * *Against fixed statistics.* There is no fixed target: the loss is not a quantity that decreases, so the result
-#   is the last image rather than the best, convergence can only be judged by D's accuracy approaching 0.5 (which
-#   says only that *this* D cannot separate the samples *now*), and the image is optimised with Adam, whose learning
+#   is the last image rather than the best, convergence can only be judged by D's loss and accuracy approaching
+#   those of a constant D (which says only that *this* D cannot separate the samples *now*), and the image is optimised with Adam, whose learning
 #   rate needs tuning, instead of L-BFGS-B on a smooth objective. In exchange the descriptor is learnt, not chosen.
 
 # %% [markdown]

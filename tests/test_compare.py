@@ -1,9 +1,11 @@
 """The statistics comparison: its cross-evaluation and the per-seed runs in
 worker processes."""
+import os
+
 import numpy as np
 
 from conftest import sample
-from lasagne_style import compare
+from lasagne_style import compare, plots
 
 
 def test_summary_divides_by_the_measuring_statistics_own_result():
@@ -16,10 +18,15 @@ def test_summary_divides_by_the_measuring_statistics_own_result():
     np.testing.assert_allclose(ratio, [[1.0, 2.0], [4.0, 1.0]])
 
 
-def test_seeds_in_worker_processes_give_the_same_rows():
+def test_seeds_in_worker_processes_give_the_same_rows(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
     args = ([sample("cork.png")],)
     kwargs = dict(stats=("gram", "mean"), size=32, iters=3)
     parallel = compare.run_seeds((0, 1), *args, processes=2, **kwargs)
+    # the workers' thread settings do not leak into this process
+    assert os.environ["OMP_NUM_THREADS"] == "2"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
     serial = compare.run_seeds((0, 1), *args, **kwargs)
     assert [r["seed"] for r in parallel] == [r["seed"] for r in serial] == [
         0, 1]
@@ -32,3 +39,20 @@ def test_seeds_in_worker_processes_give_the_same_rows():
     # different seeds, different noise starts, different textures
     assert not np.array_equal(parallel[0]["results"]["gram"]["image"],
                               parallel[1]["results"]["gram"]["image"])
+
+
+def test_picture_grid_shows_one_image_pixel_per_figure_pixel():
+    import io
+
+    from PIL import Image
+    rows = [[np.zeros((30, 40, 3), np.uint8), np.full((20, 50, 3), 255,
+                                                      np.uint8)],
+            [np.full((25, 10, 3), 128, np.uint8)]]
+    fig = plots.picture_grid(rows, [["a", "b"], ["c"]], dpi=100, gap=4)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plots.pyplot().close(fig)
+    width, height = Image.open(buffer).size
+    caption = plots.CAPTION_PIXELS
+    assert width == 40 + 50 + 3 * 4
+    assert height == (30 + caption) + (25 + caption) + 3 * 4
