@@ -411,12 +411,13 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
 
 def score(image, style, content=None, preset="default", content_weight=None,
           style_weight=None, tv_weight=None, weights=None, style_blend=None,
-          **config_changes):
+          style_scale=1.0, **config_changes):
     """Loss terms of ``image`` exactly as the optimiser defines them.
 
     The image is scored at its own size; the style is resized to its scale
-    and the content (if given) to its exact size. Without a content image
-    the content term is 0 (a texture's score).
+    (its longer side ``style_scale`` times the image's, as in
+    :func:`stylize`) and the content (if given) to its exact size. Without a
+    content image the content term is 0 (a texture's score).
 
     Returns
     -------
@@ -436,8 +437,10 @@ def score(image, style, content=None, preset="default", content_weight=None,
     rgb = _rgb(image, "image")
     styles = _style_images(style)
     shape = rgb.shape[:2]
-    _check_sizes(loss, shape, styles, 1)
+    style_scale = config.style_scale(style_scale)
+    _check_sizes(loss, shape, styles, 1, style_scale)
     run = schedule.Run(config=loss, shape=shape, styles=styles,
+                       style_scale=style_scale,
                        content=(images.resize(_rgb(content, "content image"),
                                               shape)
                                 if loss.uses_content else None),

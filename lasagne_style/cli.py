@@ -244,6 +244,9 @@ def build_parser():
     p.add_argument("image")
     p.add_argument("--style", nargs="+", required=True)
     p.add_argument("--content")
+    p.add_argument("--style-scale", type=_style_scale, default=1.0,
+                   metavar="F", help="score against the style resized so its "
+                   "longer side is F times the image's (default 1)")
     _add_loss_options(p)
     return parser
 
@@ -360,7 +363,7 @@ def _score(args):
                       content_weight=args.content_weight,
                       style_weight=args.style_weight, tv_weight=args.tv_weight,
                       weights=args.weights, style_blend=args.style_blend,
-                      **_config_changes(args))
+                      style_scale=args.style_scale, **_config_changes(args))
     for name in ("content", "style", "tv", "total"):
         print("%-8s %.6g" % (name, terms[name]))
     return 0

@@ -199,6 +199,7 @@ def _patch_theano():
     _install_downsample_module()
     _quiet_get_vector_length()
     _stable_cop_versions()
+    _version_modules_of_propless_ops()
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     _state["theano"] = True
 
@@ -216,7 +217,6 @@ def _stable_cop_versions():
         return version
 
     COp.c_code_cache_version = c_code_cache_version
-    _version_modules_of_propless_ops()
 
 
 def _version_modules_of_propless_ops():

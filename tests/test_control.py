@@ -183,6 +183,25 @@ def test_style_scale_target_is_the_statistic_of_the_resized_style(params):
     assert max(run.style_shapes((12, 16))[0]) == 32
 
 
+def test_score_with_a_style_scale_scores_against_the_resized_style(params):
+    # the Gram loss at conv1_1 against the style resized to twice the
+    # image's longer side (80 px), computed with numpy
+    image = images.resize(images.load_image(sample("cork.png")), (40, 40))
+    style = images.load_image(sample("night_cafe.jpg"))
+    resized = images.resize(style, images.fit_size(style.shape, 80))
+    grams = []
+    for rgb in (image, resized):
+        F = reference.vgg_features(rgb, params, {"conv1_1"})["conv1_1"]
+        F = F.reshape(F.shape[0], -1).astype(np.float64)
+        grams.append(F @ F.T / F.shape[1])
+    expected = np.sum((grams[0] - grams[1]) ** 2) / (4 * 64 ** 2)
+    args = dict(style_layers=("conv1_1",), style_weight=1.0, tv_weight=0.0)
+    scaled = api.score(image, style, style_scale=2.0, **args)["style"]
+    plain = api.score(image, style, **args)["style"]
+    assert scaled == pytest.approx(expected, rel=1e-4)
+    assert abs(scaled - plain) > 1e-3 * plain
+
+
 # --- masks ----------------------------------------------------------------
 
 @pytest.mark.parametrize("name", config.MASKED_STATISTICS)
