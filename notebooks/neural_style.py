@@ -587,9 +587,11 @@ for label, rgb in candidates[1:]:
 # evaluates every result's style distance (the unweighted style term $\sum_l E_l$) under *every* statistic: a
 # cross-evaluation that shows what each statistic constrains and what it leaves free. Every run starts from noise
 # (the transfers too, unlike the `default` preset's start from the photo), so that the seed matters. Size and budget
-# (`COMPARE_SIZE`, `COMPARE_ITERS`, first cell) are chosen for convergence within the notebook's time: the loss
-# curves below show whether the runs flattened, and the cell after them prints how much each loss still fell over
-# its last quarter.
+# (`COMPARE_SIZE`, `COMPARE_ITERS`, first cell) are what the notebook's time allows (36 runs), not a convergence
+# criterion: the loss curves below show how far the runs flattened, and the cell after them prints how much each
+# loss still fell over its last quarter. **Read the cross-evaluation with that in mind**: where the losses are still
+# falling by several percent per quarter, the runs have not converged, and the table compares the statistics at
+# equal budgets, not at their optima.
 
 # %%
 OPTION1 = ("gram", "mean", "meancov")
@@ -766,7 +768,12 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 #   4, check (d)). The `meancov` results match the mean (one of their components) and, through
 #   $G/M=\Sigma+\mu\mu^\top$, the Gram matrix; their off-diagonal entries measure how far a run with two targets
 #   got relative to runs with one: ratios of small residuals, which can be large without contradicting the theory,
-#   and which depend on how converged each run is (the loss curves above).
+#   and which depend on how converged each run is (the loss curves above). An entry *below* 1 (the `meancov`
+#   results closer to the style's Gram matrices than the Gram-optimised ones, as printed for both seeds) could not
+#   happen if the Gram runs had reached the minimum of their own loss: it is the mark of runs stopped by their
+#   budget while still falling, and the better conditioning of `meancov`'s relative errors may let it get further
+#   in the same number of evaluations. Converging all 36 runs would take a budget several times larger than the
+#   notebook's hour allows on two cores.
 #
 # The number of parameters is not the whole story: what matters is *which* moments are kept. Per-channel mean *and
 # standard deviation*, $2C$ numbers per layer, far fewer than the Gram matrix, are known to carry a recognisable
@@ -1027,8 +1034,9 @@ for (kind, d), trace in toy.items():
 # * *What the family can see is what gets matched.* On the toy, `logreg` matches the mean and leaves the covariance
 #   error where it started; `quadratic` matches both: the proof above, measured. On the image, compare the
 #   `mean`-distance column of the `logreg` texture with section 5's `mean` result, and its Gram distance with the
-#   `gram` one (printed above): the logistic D is the adversarial counterpart of the `mean` statistic, but a noisy
-#   one: it reaches the mean only as far as the alternating dynamics let it.
+#   `gram` one (printed above): the logistic D is the adversarial counterpart of the `mean` statistic in what it can
+#   see, but it gets far less close to the mean than the `mean` statistic's own L-BFGS-B run (compare the two
+#   `mean` entries): it reaches the mean only as far as the alternating dynamics let it.
 # * *The dynamics do not settle.* The alternation of D and image steps is a two-player game, not a minimisation;
 #   near its equilibrium the joint gradient field rotates, and plain alternating gradient steps circle around the
 #   equilibrium instead of converging (Mescheder, Geiger and Nowozin, 2018, show this for the simplest GAN). The
