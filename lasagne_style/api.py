@@ -193,34 +193,35 @@ def _optimiser(run, convolution, adversarial_options):
                                     or config.AdversarialOptions(), run.seed)
     return LBFGSOptimiser(objective.compiled(
         run.config, params, run.weights, convolution,
-        memory.keep_buffers_for(run.shape, convolution)))
+        memory.keep_buffers_for(run.shape, convolution)), run.tol)
 
 
 def _check_run(run, convolution, adversarial_options):
     """Cross-argument checks, before anything is compiled."""
     config.choice("convolution", convolution, config.CONVOLUTIONS)
     run.iters = config.positive_int("iters", run.iters)
+    run.tol = config.tolerance(run.tol)
     run.save_every = config.positive_int("save_every", run.save_every) \
         if run.save_every else 0
     run.blend = config.blend_weights(run.blend, len(run.styles))
     if run.config.adversarial:
         if len(run.styles) != 1:
             raise UserError("the discriminator loss takes one style image")
-        if run.levels > 1 or run.resume:
-            raise UserError("--multiscale and --resume work with the L-BFGS-B "
-                            "statistics, not with --stat disc")
+        if run.levels > 1 or run.resume or run.tol:
+            raise UserError("--multiscale, --resume and --tol work with the "
+                            "L-BFGS-B statistics, not with --stat disc")
         options = adversarial_options or config.AdversarialOptions()
         run.options = dict(run.options, disc=dataclasses.asdict(options))
     elif adversarial_options is not None:
         raise UserError("discriminator options need statistic 'disc'")
-    run.options = dict(run.options, multiscale=run.levels)
+    run.options = dict(run.options, multiscale=run.levels, tol=run.tol)
 
 
 def stylize(content, style, size=512, iters=300, preset="default",
             content_weight=None, style_weight=None, tv_weight=None,
             init=None, seed=None, weights=None, style_blend=None,
             output=None, save_every=0, progress=True, adversarial=None,
-            preserve_colors=None, multiscale=1, resume=None,
+            preserve_colors=None, multiscale=1, tol=0.0, resume=None,
             convolution="winograd", style_scale=1.0, masks=None,
             style_masks=None, **config_changes):
     """Render the content image in the style of ``style`` (Gatys et al.).
@@ -260,6 +261,11 @@ def stylize(content, style, size=512, iters=300, preset="default",
         single run at ``size``; with L levels the first run is at ``size /
         2**(L-1)`` and each next one, at twice the size, starts from the
         previous result upsampled. Every level gets ``iters`` evaluations.
+    tol : float
+        Stop a level before ``iters`` once its best loss fell by less than
+        ``tol`` (relative) over the last quarter of its evaluations, checked
+        from 100 evaluations on (:func:`lasagne_style.optimize.minimize`);
+        e.g. 0.01. 0 (default): use every evaluation.
     resume : path, optional
         A checkpoint (``OUTPUT.ckpt.npz``, written when a run with an
         ``output`` is interrupted or stops on a non-finite loss, and at every
@@ -329,7 +335,8 @@ def stylize(content, style, size=512, iters=300, preset="default",
             return colors.recombine(y, original_rgb)
     run = schedule.Run(
         config=loss, shape=shape, styles=styles, content=content_rgb,
-        init=init_image, iters=iters, levels=levels, seed=_new_seed(seed),
+        init=init_image, iters=iters, tol=tol, levels=levels,
+        seed=_new_seed(seed),
         blend=style_blend, output=output, save_every=save_every,
         resume=resume, finish=finish, weights=weights,
         style_scale=style_scale, masks=mask_arrays,
@@ -352,7 +359,7 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
                preset="default", style_weight=None, tv_weight=None,
                init="noise", seed=None, weights=None, style_blend=None,
                output=None, save_every=0, progress=True, adversarial=None,
-               multiscale=1, resume=None, convolution="winograd",
+               multiscale=1, tol=0.0, resume=None, convolution="winograd",
                style_scale=1.0, tileable=False, **config_changes):
     """Texture synthesis: match the style statistics only, from noise.
 
@@ -395,7 +402,8 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
     _check_sizes(loss, shape, styles, levels, style_scale)
     run = schedule.Run(
         config=loss, shape=shape, styles=styles, init=_init_image(init),
-        iters=iters, levels=levels, seed=_new_seed(seed), blend=style_blend,
+        iters=iters, tol=tol, levels=levels, seed=_new_seed(seed),
+        blend=style_blend,
         output=output, save_every=save_every, resume=resume, weights=weights,
         style_scale=style_scale,
         options=dict(mode="texture", size=size, width=width, height=height,

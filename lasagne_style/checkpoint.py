@@ -31,10 +31,11 @@ def path_for(output):
 
 
 def fingerprint(options, arrays):
-    """sha256 of the options (without ``iters`` and ``seed``, which a resumed
-    run may change or not repeat) and of the input pixel arrays."""
+    """sha256 of the options (without ``iters``, ``tol`` and ``seed``, which
+    a resumed run may change or not repeat) and of the input pixel arrays."""
     digest = hashlib.sha256()
-    fixed = {k: v for k, v in options.items() if k not in ("iters", "seed")}
+    fixed = {k: v for k, v in options.items()
+             if k not in ("iters", "tol", "seed")}
     digest.update(json.dumps(fixed, sort_keys=True, default=str).encode())
     for array in arrays:
         digest.update(str(array.shape).encode())

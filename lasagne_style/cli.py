@@ -43,18 +43,9 @@ _positive_int = _number_type(
 _weight = _number_type(
     float, lambda v: config.number("value", v), "a finite number >= 0")
 _seed = _number_type(int, config.seed, "an integer in [0, 2**32)")
-
-
-def _style_scale(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    try:
-        return config.style_scale(value)
-    except UserError:
-        raise argparse.ArgumentTypeError("expected a finite number > 0, "
-                                         "got %r" % text)
+_style_scale = _number_type(float, config.style_scale,
+                            "a finite number > 0")
+_tol = _number_type(float, config.tolerance, "a number in [0, 1)")
 
 
 def _checked(check):
@@ -123,6 +114,10 @@ def _add_run_options(p, default_size):
                    metavar="LEVELS", help="coarse to fine: start at size / "
                    "2**(LEVELS-1), double the size at each level, --iters "
                    "evaluations per level (default 1: off)")
+    p.add_argument("--tol", type=_tol, default=0.0, metavar="T",
+                   help="stop a level early once its loss fell by less than "
+                        "T (relative, e.g. 0.01) over the last quarter of its "
+                        "evaluations (default 0: use all --iters)")
     p.add_argument("--style-scale", type=_style_scale, default=1.0,
                    metavar="F", help="resize the style so its longer side is "
                    "F times the output's (default 1; larger: larger strokes "
@@ -295,7 +290,7 @@ def _run(args):
                   seed=args.seed, weights=args.weights,
                   style_blend=args.style_blend, output=args.output,
                   save_every=args.save_every, progress=not args.quiet,
-                  init=args.init, multiscale=args.multiscale,
+                  init=args.init, multiscale=args.multiscale, tol=args.tol,
                   resume=args.resume, convolution=args.convolution,
                   style_scale=args.style_scale, **_config_changes(args))
     if args.statistic == config.ADVERSARIAL:

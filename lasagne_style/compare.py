@@ -26,10 +26,13 @@ def style_distances(image, style, stats, preset="default"):
 
 
 def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
-        seed=0, preset="default", progress=None, textures=True, init=None):
+        seed=0, preset="default", progress=None, textures=True, init=None,
+        multiscale=1, tol=0.0):
     """Compute every cell of the comparison (texture rows only if
     ``textures``). Transfers start from ``init`` (the preset's choice when
     None: the photo for ``default``, where the seed changes nothing).
+    ``iters``, ``multiscale`` and ``tol`` are those of
+    :func:`lasagne_style.api.stylize`.
 
     Returns
     -------
@@ -37,7 +40,8 @@ def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
         One per row: ``kind`` ('texture' or 'transfer'), ``style``,
         ``content`` (or None), ``seed``, and ``results``: statistic ->
         dict with ``image``, ``seconds``, ``history`` (the run's
-        evaluations) and ``distances`` (statistic -> float).
+        evaluations), ``stopped`` (why its last level ended) and
+        ``distances`` (statistic -> float).
     """
     rows = [dict(kind="texture", style=s, content=None, seed=seed)
             for s in (styles if textures else ())]
@@ -47,18 +51,18 @@ def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
         row["results"] = {}
         for stat in stats:
             start = time.perf_counter()
+            common = dict(size=size, iters=iters, seed=seed, preset=preset,
+                          statistic=stat, progress=False,
+                          multiscale=multiscale, tol=tol)
             if row["kind"] == "texture":
-                result = api.synthesize(row["style"], size=size, iters=iters,
-                                        seed=seed, preset=preset,
-                                        statistic=stat, progress=False)
+                result = api.synthesize(row["style"], **common)
             else:
-                result = api.stylize(row["content"], row["style"], size=size,
-                                     iters=iters, seed=seed, preset=preset,
-                                     statistic=stat, progress=False,
-                                     init=init)
+                result = api.stylize(row["content"], row["style"], init=init,
+                                     **common)
             seconds = time.perf_counter() - start
             row["results"][stat] = dict(
                 image=result.image, seconds=seconds, history=result.history,
+                stopped=result.stopped,
                 distances=style_distances(result.image, row["style"], stats,
                                           preset))
             if progress:

@@ -141,6 +141,15 @@ def style_scale(value):
     return number("style scale", value, positive=True)
 
 
+def tolerance(value):
+    """A convergence tolerance: a finite number in [0, 1) (0: off)."""
+    value = number("tol", value)
+    if value >= 1:
+        raise UserError("tol is a relative fall of the loss, below 1; got %r"
+                        % (value,))
+    return value
+
+
 def tileable_shape(shape, unit):
     """``shape`` (H, W) with each side rounded to the nearest multiple of
     ``unit`` (at least one): the sizes at which every pooling layer of a

@@ -8,13 +8,18 @@ intermediate stays allocated: 1.91 GB at 512 px with the fused Winograd op
 (2026-11-27, the one point the per-pixel figure is fitted to; measured
 since: 0.97 GB at 256 px against the model's 0.84, 5.35 GB at 1024 px
 against 6.7; 5.62 GB at 512 px with the unfused ops it replaced), so 1024 px
-keeps its buffers too on a 24 GB machine.
+keeps its buffers too on a 24 GB machine. Both per-pixel figures were
+measured with 10 L-BFGS-B pairs; the optimiser's extra pairs are added.
 """
 from .errors import UserError
+from .optimize import HISTORY
 
 FIXED_BYTES = 0.45e9
-BYTES_PER_PIXEL = 3.5e3
-KEPT_BUFFERS_BYTES_PER_PIXEL = 6e3
+# L-BFGS-B's pairs beyond the 10 the per-pixel figures were measured with:
+# 2 vectors of 3 float64 values per pixel each
+EXTRA_HISTORY_BYTES_PER_PIXEL = (HISTORY - 10) * 2 * 3 * 8
+BYTES_PER_PIXEL = 3.5e3 + EXTRA_HISTORY_BYTES_PER_PIXEL
+KEPT_BUFFERS_BYTES_PER_PIXEL = 6e3 + EXTRA_HISTORY_BYTES_PER_PIXEL
 
 
 def estimated(shape, keep_buffers=False):

@@ -33,7 +33,8 @@ class Run:
     styles: list                #: RGB uint8 arrays, as given
     content: object = None      #: RGB uint8 at the final size (None: texture)
     init: object = "noise"      #: 'noise', 'content' or an RGB uint8 array
-    iters: int = 300            #: evaluations per level
+    iters: int = 300            #: evaluations per level (at most)
+    tol: float = 0.0            #: convergence rule per level (0: off)
     levels: int = 1
     seed: int = 0
     blend: tuple = None         #: one weight per style, summing to 1

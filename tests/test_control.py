@@ -380,6 +380,8 @@ def _halves(size=32):
     (dict(style_scale=0), "style scale must be a finite number > 0"),
     (dict(style_scale=float("nan")), "style scale must be a finite"),
     (dict(style_scale=0.01), "too small"),
+    (dict(tol=1.0), "tol is a relative fall of the loss, below 1"),
+    (dict(tol=-0.1), "tol must be a finite number >= 0"),
 ])
 def test_transfer_control_errors(changes, message, no_compiling):
     photo = np.full((32, 32, 3), 100, np.uint8)
@@ -398,6 +400,8 @@ def test_texture_control_errors(no_compiling):
         api.synthesize(style, size=32, tileable="yes")
     with pytest.raises(UserError, match="style scale"):
         api.synthesize(style, size=32, style_scale=-1)
+    with pytest.raises(UserError, match="--tol work with the L-BFGS-B"):
+        api.synthesize(style, size=32, tol=0.01, statistic="disc")
 
 
 def test_cli_control_errors(tmp_path, capsys, no_compiling):
@@ -417,6 +421,8 @@ def test_cli_control_errors(tmp_path, capsys, no_compiling):
           str(mask)] + tiny[2:], "is the mask: it would be overwritten"),
         (["texture", style, "--style-scale", "0"] + tiny,
          "expected a finite number > 0"),
+        (["texture", style, "--tol", "1.5"] + tiny,
+         "expected a number in [0, 1)"),
         (["transfer", photo, style, "--tileable"] + tiny,
          "unrecognized arguments: --tileable"),
     ]

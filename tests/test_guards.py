@@ -85,7 +85,7 @@ def test_output_over_the_checkpoint_is_refused(tmp_path, capsys,
     (["-o", "{tmp}/x.png", "--init", "{tmp}/missing.png"],
      "image not found"),
     (["-o", "{tmp}/x.png", "--stat", "disc", "--multiscale", "2"],
-     "--multiscale and --resume"),
+     "--multiscale, --resume and --tol work with"),
 ])
 def test_bad_paths_and_options_fail_before_any_work(extra, message, tmp_path,
                                                     capsys, no_compiling):

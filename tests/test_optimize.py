@@ -94,3 +94,46 @@ def test_transfer_keeps_aspect_and_moves_towards_style(tmp_path):
                          size=48, iters=10, seed=0, progress=False)
     assert result.image.shape == (48, 41, 3)  # 600x512 photo
     assert result.history[-1]["style"] < result.history[0]["style"]
+
+
+def test_last_quarter_fall_uses_the_best_loss_so_far():
+    # best so far: 10 8 8 5 4 4 3 3; a quarter of 8 is 2: from best[5] = 4
+    losses = [10, 8, 9, 5, 4, 7, 3, 3.5]
+    assert optimize.last_quarter_fall(losses) == pytest.approx((4 - 3) / 3)
+
+
+class Quartic:
+    """sum w (x - t)^4 + 1e-6: L-BFGS-B's relative progress slows down for
+    a hundred evaluations and more, as on style losses."""
+
+    def __init__(self, rng, shape):
+        self.t = rng.uniform(-50, 50, shape)
+        self.w = 10 ** rng.uniform(-3, 3, shape)
+
+    def __call__(self, x):
+        d = (x.astype(np.float64) - self.t) / 100.0
+        loss = float(np.sum(self.w * d ** 4)) + 1e-6
+        return loss, {"content": loss, "style": 0.0, "tv": 0.0}, \
+            (4 * self.w * d ** 3 / 100.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("tol", [1e-2, 3e-3, 1e-3])
+def test_tol_stops_at_the_first_evaluation_that_meets_the_rule(tol):
+    shape = (1, 3, 8, 8)
+    start = np.full(shape, 100, np.float32)
+    full = optimize.minimize(Quartic(np.random.default_rng(0), shape), start,
+                             600)
+    early = optimize.minimize(Quartic(np.random.default_rng(0), shape), start,
+                              600, tol=tol)
+    losses = np.array([h["loss"] for h in full.history])
+    best = np.minimum.accumulate(losses)
+    # the rule recomputed here: first n >= 100 whose best loss fell by less
+    # than tol (relative to best[n-1]) since evaluation n - n // 4
+    n = next(n for n in range(optimize.MIN_EVALUATIONS_FOR_TOL,
+                              len(best) + 1)
+             if best[n - n // 4 - 1] - best[n - 1] < tol * best[n - 1])
+    assert early.stopped == "converged" and "less than" in early.message
+    assert early.evaluations == n < full.evaluations
+    np.testing.assert_array_equal([h["loss"] for h in early.history],
+                                  losses[:n])
+    assert early.loss == best[n - 1]
