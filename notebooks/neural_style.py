@@ -75,7 +75,7 @@ if FAST:  # a smoke test: tiny images, a few evaluations
 else:     # what `make notebook` runs
     SIZE, ITERS = 256, 300
     TRANSFER_ITERS, TRADEOFF_ITERS = 200, 150
-    COMPARE_SIZE, COMPARE_ITERS = 160, 500  # section 5: per level, at most
+    COMPARE_SIZE, COMPARE_ITERS = 160, 450  # section 5: per level, at most
     COMPARE_LEVELS = 2
     SEEDS = (0, 1)
     DISC_ITERS = 400
