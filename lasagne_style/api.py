@@ -191,9 +191,12 @@ def _optimiser(run, convolution, adversarial_options):
         from .adversarial import AdversarialOptimiser
         return AdversarialOptimiser(params, run.config, adversarial_options
                                     or config.AdversarialOptions(), run.seed)
+    # the style images go through the same function (kept buffers too)
+    largest = max([run.shape] + run.style_shapes(run.shape),
+                  key=lambda shape: shape[0] * shape[1])
     return LBFGSOptimiser(objective.compiled(
         run.config, params, run.weights, convolution,
-        memory.keep_buffers_for(run.shape, convolution)), run.tol)
+        memory.keep_buffers_for(largest, convolution)), run.tol)
 
 
 def _check_run(run, convolution, adversarial_options):
@@ -221,9 +224,9 @@ def stylize(content, style, size=512, iters=300, preset="default",
             content_weight=None, style_weight=None, tv_weight=None,
             init=None, seed=None, weights=None, style_blend=None,
             output=None, save_every=0, progress=True, adversarial=None,
-            preserve_colors=None, multiscale=1, tol=0.0, resume=None,
+            preserve_colors=None, multiscale=1, resume=None,
             convolution="winograd", style_scale=1.0, masks=None,
-            style_masks=None, **config_changes):
+            style_masks=None, tol=0.0, **config_changes):
     """Render the content image in the style of ``style`` (Gatys et al.).
 
     Parameters
@@ -260,12 +263,14 @@ def stylize(content, style, size=512, iters=300, preset="default",
         Levels of the coarse-to-fine schedule (Gatys et al. 2017): 1 is a
         single run at ``size``; with L levels the first run is at ``size /
         2**(L-1)`` and each next one, at twice the size, starts from the
-        previous result upsampled. Every level gets ``iters`` evaluations.
+        previous result upsampled. Every level gets ``iters`` evaluations
+        (fewer with ``tol``).
     tol : float
         Stop a level before ``iters`` once its best loss fell by less than
         ``tol`` (relative) over the last quarter of its evaluations, checked
         from 100 evaluations on (:func:`lasagne_style.optimize.minimize`);
-        e.g. 0.01. 0 (default): use every evaluation.
+        e.g. 0.01. 0 (default): use every evaluation. After ``resume`` the
+        rule counts the evaluations since the resume.
     resume : path, optional
         A checkpoint (``OUTPUT.ckpt.npz``, written when a run with an
         ``output`` is interrupted or stops on a non-finite loss, and at every
@@ -359,8 +364,8 @@ def synthesize(style, size=256, width=None, height=None, iters=300,
                preset="default", style_weight=None, tv_weight=None,
                init="noise", seed=None, weights=None, style_blend=None,
                output=None, save_every=0, progress=True, adversarial=None,
-               multiscale=1, tol=0.0, resume=None, convolution="winograd",
-               style_scale=1.0, tileable=False, **config_changes):
+               multiscale=1, resume=None, convolution="winograd",
+               style_scale=1.0, tileable=False, tol=0.0, **config_changes):
     """Texture synthesis: match the style statistics only, from noise.
 
     The output keeps the (first) style image's aspect ratio with its longer

@@ -5,7 +5,10 @@
 ``python -m lasagne_style.bench --child TOOL SIZE N``: it loads the same two
 images, builds the same objective (default preset: content ``conv4_2``,
 style ``conv1_1`` .. ``conv5_1``, total variation) and runs scipy's bounded
-L-BFGS-B from the same noise image for N evaluations. The parent times each
+L-BFGS-B (scipy's default 10 pairs, as when the targets were set; runs keep
+up to 30, :func:`lasagne_style.optimize.history_pairs`, which adds the same
+optimiser time to every tool's evaluation) from the same noise image for N
+evaluations. The parent times each
 command from outside, for N1 and for N2 evaluations, and takes
 
     seconds per evaluation = (time(N2) - time(N1)) / (N2 - N1),
@@ -20,8 +23,9 @@ children's environment only. Printed per size: median and range of seconds
 per evaluation and of the ratios, each child's peak RSS, and the relative
 difference of the first evaluation's loss (same image for all tools). Then
 start-up: ``lasagne-style transfer --size 64 --iters 1`` as a whole command,
-cold (empty Theano cache) and warm, against the PyTorch child doing one 64
-px evaluation. Timings are printed, never asserted.
+cold (empty Theano cache) and warm (in that cache once filled, and in the
+user's own, whose size the warm start depends on), against the PyTorch child
+doing one 64 px evaluation. Timings are printed, never asserted.
 
 ``--multiscale SIZE LEVELS ITERS`` instead compares a coarse-to-fine run with
 a single-scale run given the same time.
@@ -109,7 +113,7 @@ def _ours(size, evals, convolution):
     except ImportError:
         from .api import keep_buffers_for
     content, style, x0, bounds = _inputs(size)
-    keep = keep_buffers_for(content.shape, convolution)
+    keep = keep_buffers_for(content.shape[2:], convolution)
     objective = Objective(_weights(), _preset(), convolution=convolution,
                           keep_buffers=keep)
     objective.set_targets(content.shape, content,
@@ -263,24 +267,40 @@ def _transfer_command(size, iters, out):
                    "-q"]
 
 
+def _cache_entries(compiledir):
+    """Compiled modules in a Theano cache: Theano reads every one's key at
+    the first compilation of a process, so a warm start grows with them."""
+    try:
+        return sum(os.path.isfile(os.path.join(compiledir, d, "key.pkl"))
+                   for d in os.listdir(compiledir))
+    except OSError:
+        return 0
+
+
 def _start_up(repeats, torch_reference):
     """Whole-command seconds of a 64 px transfer with one evaluation: cold
-    (fresh Theano cache) once, warm ``repeats`` times; PyTorch's child with
-    one 64 px evaluation ``repeats`` times."""
+    (fresh Theano cache) once; warm ``repeats`` times in that cache, which
+    then holds this command's modules only, and ``repeats`` times in the
+    user's own Theano cache; PyTorch's child with one 64 px evaluation
+    ``repeats`` times. Returns the seconds and the caches' entry counts."""
+    import theano
     with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "out.png")
-        flags = ",".join(filter(None, [
-            os.environ.get("THEANO_FLAGS"),
-            "compiledir=" + os.path.join(tmp, "c")]))
-        cold, _ = _timed(_transfer_command(64, 1, out),
-                         _env(THEANO_FLAGS=flags))
-        _timed(_transfer_command(64, 1, out), _env())  # fills the cache
-        warm, ref = [], []
+        out, fresh = os.path.join(tmp, "out.png"), os.path.join(tmp, "c")
+        fresh_env = _env(THEANO_FLAGS=",".join(filter(None, [
+            os.environ.get("THEANO_FLAGS"), "compiledir=" + fresh])))
+        command = _transfer_command(64, 1, out)
+        cold, _ = _timed(command, fresh_env)
+        _timed(command, _env())  # fills the user's cache
+        times = {"cold": cold, "warm": [], "warm_user": [], "torch": []}
         for _ in range(repeats):
-            warm.append(_timed(_transfer_command(64, 1, out), _env())[0])
+            times["warm"].append(_timed(command, fresh_env)[0])
+            times["warm_user"].append(_timed(command, _env())[0])
             if torch_reference:
-                ref.append(_timed(_child_args("torch", 64, 1), _env())[0])
-    return cold, warm, ref
+                times["torch"].append(_timed(_child_args("torch", 64, 1),
+                                             _env())[0])
+        entries = (_cache_entries(fresh),
+                   _cache_entries(theano.config.compiledir))
+    return times, entries
 
 
 def _multiscale(size, levels, iters):
@@ -366,14 +386,19 @@ def main(argv=None):
                                            / abs(reference))
             for t, v in loss.items())), flush=True)
     if not args.no_start:
-        cold, warm, ref = _start_up(args.repeats, "torch" in tools)
+        times, entries = _start_up(args.repeats, "torch" in tools)
         print("start-up, `lasagne-style transfer --size 64 --iters 1`: cold "
-              "cache %.1f s, warm %s s" % (cold, _spread(warm)))
-        if ref:
+              "cache %.1f s; warm, in the cache the cold run filled (%d "
+              "modules), %s s; warm, in the user's Theano cache (%d modules), "
+              "%s s" % (times["cold"], entries[0], _spread(times["warm"]),
+                        entries[1], _spread(times["warm_user"])))
+        if times["torch"]:
             print("start-up, PyTorch child, one 64 px evaluation: %s s; "
-                  "ratio warm ours / torch %s" % (
-                      _spread(ref), _spread([a / b for a, b in zip(warm, ref)],
-                                            "%.2f")))
+                  "ratio warm ours / torch %s, in the user's cache %s" % (
+                      _spread(times["torch"]),
+                      *[_spread([a / b for a, b in zip(times[k],
+                                                       times["torch"])],
+                                "%.2f") for k in ("warm", "warm_user")]))
 
 
 if __name__ == "__main__":

@@ -115,9 +115,10 @@ def _add_run_options(p, default_size):
                    "2**(LEVELS-1), double the size at each level, --iters "
                    "evaluations per level (default 1: off)")
     p.add_argument("--tol", type=_tol, default=0.0, metavar="T",
-                   help="stop a level early once its loss fell by less than "
-                        "T (relative, e.g. 0.01) over the last quarter of its "
-                        "evaluations (default 0: use all --iters)")
+                   help="stop a level early once its best loss fell by less "
+                        "than T (relative, e.g. 0.01) over the last quarter "
+                        "of its evaluations, checked from the 100th (default "
+                        "0: use all --iters)")
     p.add_argument("--style-scale", type=_style_scale, default=1.0,
                    metavar="F", help="resize the style so its longer side is "
                    "F times the output's (default 1; larger: larger strokes "
@@ -203,7 +204,11 @@ def build_parser():
     p.add_argument("--no-textures", action="store_true",
                    help="only the stylization rows")
     p.add_argument("--size", type=_positive_int, default=256)
-    p.add_argument("--iters", type=_positive_int, default=200)
+    p.add_argument("--iters", type=_positive_int, default=200,
+                   help="evaluations per run (per level), at most")
+    p.add_argument("--multiscale", type=_positive_int, default=1,
+                   metavar="LEVELS")
+    p.add_argument("--tol", type=_tol, default=0.0, metavar="T")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--preset", default="default",
                    type=_choice("preset", tuple(config.PRESETS)))
@@ -384,6 +389,7 @@ def _compare(args):
     rows = compare.run(args.styles, args.contents, stats, size=args.size,
                        iters=args.iters, seed=args.seed, preset=args.preset,
                        textures=not args.no_textures,
+                       multiscale=args.multiscale, tol=args.tol,
                        progress=lambda line: print(line, file=sys.stderr,
                                                    flush=True))
     compare.figure(rows, args.output)

@@ -111,18 +111,21 @@ def short_name(path):
 
 def table(rows):
     """CSV text: one line per (row, optimised statistic), one column per
-    evaluating statistic, plus the run time."""
+    evaluating statistic, plus the run's evaluations, time and why it
+    stopped."""
     stats = list(rows[0]["results"])
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["kind", "content", "style", "optimised"]
-                    + ["dist_" + s for s in stats] + ["seconds"])
+                    + ["dist_" + s for s in stats]
+                    + ["evaluations", "seconds", "stopped"])
     for row in rows:
         for stat, cell in row["results"].items():
             writer.writerow([row["kind"], short_name(row["content"] or ""),
                              short_name(row["style"]), stat]
                             + ["%.6g" % cell["distances"][s] for s in stats]
-                            + ["%.1f" % cell["seconds"]])
+                            + [len(cell["history"]),
+                               "%.1f" % cell["seconds"], cell["stopped"]])
     return out.getvalue()
 
 

@@ -9,24 +9,30 @@ intermediate stays allocated: 1.91 GB at 512 px with the fused Winograd op
 since: 0.97 GB at 256 px against the model's 0.84, 5.35 GB at 1024 px
 against 6.7; 5.62 GB at 512 px with the unfused ops it replaced), so 1024 px
 keeps its buffers too on a 24 GB machine. Both per-pixel figures were
-measured with 10 L-BFGS-B pairs; the optimiser's extra pairs are added.
+measured with 10 L-BFGS-B pairs; the optimiser's extra pairs (at most
+:data:`lasagne_style.optimize.HISTORY_BYTES`) are added.
 """
 from .errors import UserError
-from .optimize import HISTORY
+from .optimize import history_pairs
 
 FIXED_BYTES = 0.45e9
-# L-BFGS-B's pairs beyond the 10 the per-pixel figures were measured with:
-# 2 vectors of 3 float64 values per pixel each
-EXTRA_HISTORY_BYTES_PER_PIXEL = (HISTORY - 10) * 2 * 3 * 8
-BYTES_PER_PIXEL = 3.5e3 + EXTRA_HISTORY_BYTES_PER_PIXEL
-KEPT_BUFFERS_BYTES_PER_PIXEL = 6e3 + EXTRA_HISTORY_BYTES_PER_PIXEL
+BYTES_PER_PIXEL = 3.5e3
+KEPT_BUFFERS_BYTES_PER_PIXEL = 6e3
 
 
 def estimated(shape, keep_buffers=False):
     """Estimated peak memory in bytes of a run producing ``shape`` (H, W)."""
     per_pixel = (KEPT_BUFFERS_BYTES_PER_PIXEL if keep_buffers
                  else BYTES_PER_PIXEL)
-    return FIXED_BYTES + per_pixel * shape[0] * shape[1]
+    pixels = shape[0] * shape[1]
+    return (FIXED_BYTES + per_pixel * pixels
+            + extra_history_bytes(3 * pixels))
+
+
+def extra_history_bytes(values):
+    """L-BFGS-B's pairs beyond the 10 the per-pixel figures were measured
+    with (two float64 vectors each)."""
+    return (history_pairs(values) - 10) * 2 * 8 * values
 
 
 def available():

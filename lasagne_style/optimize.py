@@ -28,12 +28,25 @@ class _Stop(Exception):
     pass
 
 
-#: L-BFGS-B's memory, in (step, gradient change) pairs: 2 * HISTORY * 8
-#: bytes per image value. Measured on a 160 px Gram texture from noise (one
+#: L-BFGS-B's memory, in (step, gradient change) pairs, each 2 * 8 bytes
+#: per image value. Measured on a 160 px Gram texture from noise (one
 #: thread, 800 evaluations, 2026-11-27): best loss 270 / 236 / 233 with
 #: 10 / 30 / 100 pairs (scipy's default is 10; Lua Torch's and PyTorch's
-#: L-BFGS keep 100), while 10 pairs reached only 254 after 1500.
+#: L-BFGS keep 100), while 10 pairs reached only 254 after 1500. The cost:
+#: scipy's own work per evaluation grows with the pairs, 13 / 33 / 81 ms at
+#: 96 000 values (a 160 px image), about 9 % of an evaluation there for 30
+#: pairs against 10; roughly the same share at other sizes, as both grow
+#: with the pixels.
 HISTORY = 30
+#: Pairs beyond scipy's 10 get at most this much memory (large images keep
+#: fewer pairs: 10 at 1024x1024, whose peak stays what it was).
+HISTORY_BYTES = 0.5e9
+
+
+def history_pairs(values):
+    """L-BFGS-B pairs kept for an image of ``values`` numbers: HISTORY, or
+    fewer (not under 10) where they would take more than HISTORY_BYTES."""
+    return max(10, min(HISTORY, int(HISTORY_BYTES // (16 * values))))
 
 #: The convergence rule (``tol``) applies from this many evaluations on.
 MIN_EVALUATIONS_FOR_TOL = 100
@@ -210,7 +223,7 @@ def minimize(objective, x0, max_evals, progress=None, on_improvement=None,
     try:
         _, _, info = scipy.optimize.fmin_l_bfgs_b(
             evaluate, x0.ravel(), bounds=bounds, maxfun=max_evals,
-            maxiter=max_evals, m=HISTORY, factr=10.0, pgtol=0.0)
+            maxiter=max_evals, m=history_pairs(x0.size), factr=10.0, pgtol=0.0)
         result.stopped = ("budget" if result.evaluations >= max_evals
                           else "converged")
         result.message = info.get("task", b"")

@@ -3,7 +3,8 @@ optimiser, which it calls once per level through the small
 :class:`lasagne_style.optimize.Optimiser` interface (L-BFGS-B or the
 adversarial loop).
 
-Each level gets ``iters`` evaluations and starts from the previous level's
+Each level gets ``iters`` evaluations (fewer if it meets ``tol``, see
+:func:`lasagne_style.optimize.minimize`) and starts from the previous level's
 result, upsampled at float precision; the style follows the output's size at
 every level (its longer side ``style_scale`` times the output's), and so do
 the masks of a masked transfer. With an output path the best image is saved

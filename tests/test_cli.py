@@ -1,4 +1,5 @@
 """Command line behaviour: outputs, and one-line errors with exit code 2."""
+import json
 import os
 import subprocess
 import sys
@@ -7,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, sample
-from lasagne_style import cli
+from lasagne_style import cli, optimize
 
 
 def run_main(argv, capsys):
@@ -172,9 +173,32 @@ def test_compare_writes_figure_and_table(tmp_path):
     with Image.open(out) as im:
         assert im.size[0] > 300
     rows = (tmp_path / "grid.csv").read_text().splitlines()
-    assert rows[0].split(",")[:6] == ["kind", "content", "style", "optimised",
-                                      "dist_gram", "dist_mean"]
+    assert rows[0].split(",") == ["kind", "content", "style", "optimised",
+                                  "dist_gram", "dist_mean", "evaluations",
+                                  "seconds", "stopped"]
     assert len(rows) == 1 + 2 * 2
+    assert all(r.split(",")[6] == "3" and r.endswith(",budget")
+               for r in rows[1:])
+
+
+def test_tol_ends_the_run_once_the_loss_has_flattened(tmp_path, capsys):
+    # the CLI passes --tol down to the optimiser, which stops at the first
+    # evaluation from the 100th on where the rule holds (at 32 px the best
+    # loss still falls by half its final value over the last quarter of 300
+    # evaluations: hence 0.95)
+    log = tmp_path / "run.json"
+    code, _, err = run_main(["texture", sample("cork.png"), "-o",
+                             str(tmp_path / "t.png"), "--size", "32",
+                             "--iters", "400", "--tol", "0.95", "--seed", "0",
+                             "--log", str(log), "-q"], capsys)
+    assert code == 0, err
+    record = json.loads(log.read_text())
+    losses = [h["loss"] for h in record["history"]]
+    assert record["stopped"] == "converged"
+    assert optimize.MIN_EVALUATIONS_FOR_TOL <= len(losses) < 400
+    assert optimize.last_quarter_fall(losses) < 0.95
+    assert (len(losses) == optimize.MIN_EVALUATIONS_FOR_TOL
+            or optimize.last_quarter_fall(losses[:-1]) >= 0.95)
 
 
 def test_a_size_that_does_not_fit_in_memory_is_refused(tmp_path, capsys,
@@ -191,7 +215,7 @@ def test_a_size_that_does_not_fit_in_memory_is_refused(tmp_path, capsys,
     # the model against make bench's measured peaks (2026-11-25), which had
     # 10 L-BFGS-B pairs
     for side, peak in ((512, 1.34e9), (1024, 4.12e9)):
-        extra = memory.EXTRA_HISTORY_BYTES_PER_PIXEL * side ** 2
+        extra = memory.extra_history_bytes(3 * side ** 2)
         assert memory.estimated((side, side)) - extra == pytest.approx(
             peak, rel=0.05)
 

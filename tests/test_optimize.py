@@ -137,3 +137,12 @@ def test_tol_stops_at_the_first_evaluation_that_meets_the_rule(tol):
     np.testing.assert_array_equal([h["loss"] for h in early.history],
                                   losses[:n])
     assert early.loss == best[n - 1]
+
+
+def test_large_images_keep_fewer_pairs():
+    # 0.5 GB for the pairs beyond 10, 16 bytes per value and pair
+    assert optimize.history_pairs(3 * 160 * 160) == optimize.HISTORY == 30
+    assert optimize.history_pairs(3 * 768 * 768) == int(
+        0.5e9 / (16 * 3 * 768 * 768)) == 17
+    assert optimize.history_pairs(3 * 1024 * 1024) == 10
+    assert optimize.history_pairs(3 * 4096 * 4096) == 10

@@ -533,3 +533,14 @@ def test_compare_figure_writes_the_format_asked_for(tmp_path, rng, ext):
     with pytest.raises(UserError, match="cannot write .xbm figures"):
         compare.figure(rows, str(tmp_path / "grid.xbm"))
     assert not (tmp_path / "grid.xbm").exists()
+
+
+def test_fingerprint_ignores_what_a_resume_may_change():
+    arrays = [np.arange(12, dtype=np.uint8).reshape(2, 2, 3)]
+    options = dict(size=32, iters=10, tol=0.0, seed=1, preset="default")
+    fingerprint = checkpoint.fingerprint(options, arrays)
+    assert fingerprint == checkpoint.fingerprint(
+        dict(options, iters=20, tol=0.01, seed=2), arrays)
+    assert fingerprint != checkpoint.fingerprint(dict(options, size=64),
+                                                 arrays)
+    assert fingerprint != checkpoint.fingerprint(options, [arrays[0] + 1])
