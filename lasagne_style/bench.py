@@ -382,8 +382,9 @@ def main(argv=None):
                         size, tool, _spread(ratios, "%.2f")))
         reference = loss.get("corrmm", loss.get("torch"))
         print("%4d px  first loss %s" % (size, ", ".join(
-            "%s %.7g (rel. diff %.1e)" % (t, v, abs(v - reference)
-                                           / abs(reference))
+            "%s %.7g" % (t, v) + ("" if reference is None else
+                                  " (rel. diff %.1e)" % (
+                                      abs(v - reference) / abs(reference)))
             for t, v in loss.items())), flush=True)
     if not args.no_start:
         times, entries = _start_up(args.repeats, "torch" in tools)
