@@ -5,7 +5,7 @@
 ``python -m lasagne_style.bench --child TOOL SIZE N``: it loads the same two
 images, builds the same objective (default preset: content ``conv4_2``,
 style ``conv1_1`` .. ``conv5_1``, total variation) and runs scipy's bounded
-L-BFGS-B (scipy's default 10 pairs, as when the targets were set; runs keep
+L-BFGS-B (scipy's default 10 pairs, as in issue 14's measurements; runs keep
 up to 30, :func:`lasagne_style.optimize.history_pairs`, which adds the same
 optimiser time to every tool's evaluation) from the same noise image for N
 evaluations. The parent times each
