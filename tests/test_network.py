@@ -127,3 +127,31 @@ def test_objective_is_the_same_with_either_convolution(params, rng):
     for term in ("content", "style", "tv"):
         assert terms_b[term] == pytest.approx(terms_a[term], rel=1e-4)
     assert np.linalg.norm(grad_b - grad_a) < 1e-3 * np.linalg.norm(grad_a)
+
+
+def test_kept_buffers_across_shapes_give_the_same_objective(params, rng):
+    # One compiled function serves the loss and the style and content
+    # descriptions; with kept buffers, describing a style of another size
+    # between evaluations must not leave stale arrays behind.
+    from lasagne_style.images import preprocess
+    from lasagne_style.config import preset
+    from lasagne_style.objective import Objective
+
+    def image(h, w):
+        return preprocess(rng.randint(0, 256, (h, w, 3)).astype(np.uint8))
+    content, small, large = image(45, 38), image(40, 33), image(70, 61)
+    x = rng.uniform(-100, 100, content.shape).astype(np.float32)
+    kept = Objective(params, preset("default"), keep_buffers=True)
+    kept.set_targets(content.shape, content, kept.style_target([small]))
+    before = kept(x)
+    kept.set_targets(content.shape, content, kept.style_target([large]))
+    after = kept(x)
+    fresh = Objective(params, preset("default"), keep_buffers=False)
+    fresh.set_targets(content.shape, content, fresh.style_target([large]))
+    expected = fresh(x)
+    assert abs(before[0] - expected[0]) > 1e-3 * expected[0]  # not vacuous
+    assert after[0] == pytest.approx(expected[0], rel=1e-5)
+    for term in ("content", "style", "tv"):
+        assert after[1][term] == pytest.approx(expected[1][term], rel=1e-5)
+    np.testing.assert_allclose(after[2], expected[2], rtol=1e-4,
+                               atol=1e-4 * np.abs(expected[2]).max())
