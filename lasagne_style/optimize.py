@@ -48,6 +48,7 @@ def history_pairs(values):
     fewer (not under 10) where they would take more than HISTORY_BYTES."""
     return max(10, min(HISTORY, int(HISTORY_BYTES // (16 * values))))
 
+
 #: The convergence rule (``tol``) applies from this many evaluations on.
 MIN_EVALUATIONS_FOR_TOL = 100
 
