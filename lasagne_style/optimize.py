@@ -33,7 +33,8 @@ class _Stop(Exception):
 #: thread, 800 evaluations, 2026-11-27): best loss 270 / 236 / 233 with
 #: 10 / 30 / 100 pairs (scipy's default is 10; Lua Torch's and PyTorch's
 #: L-BFGS keep 100), while 10 pairs reached only 254 after 1500. The cost:
-#: scipy's own work per evaluation grows with the pairs, 13 / 33 / 81 ms at
+#: scipy's own work per evaluation grows with the pairs (minimum of 3 runs
+#: on a quartic, another job running), 13 / 33 / 81 ms at
 #: 96 000 values (a 160 px image), about 9 % of an evaluation there for 30
 #: pairs against 10; roughly the same share at other sizes, as both grow
 #: with the pixels.
