@@ -23,9 +23,10 @@ children's environment only. Printed per size: median and range of seconds
 per evaluation and of the ratios, each child's peak RSS, and the relative
 difference of the first evaluation's loss (same image for all tools). Then
 start-up: ``lasagne-style transfer --size 64 --iters 1`` as a whole command,
-cold (empty Theano cache) and warm (in that cache once filled, and in the
-user's own, whose size the warm start depends on), against the PyTorch child
-doing one 64 px evaluation. Timings are printed, never asserted.
+cold (each time in an empty Theano cache) and warm (in that cache once
+filled, and in the user's own, whose size the warm start depends on), against
+the PyTorch child doing one 64 px evaluation. Timings are printed, never
+asserted.
 
 ``--multiscale SIZE LEVELS ITERS`` instead compares a coarse-to-fine run with
 a single-scale run given the same time.
@@ -279,19 +280,24 @@ def _cache_entries(compiledir):
 
 def _start_up(repeats, torch_reference):
     """Whole-command seconds of a 64 px transfer with one evaluation: cold
-    (fresh Theano cache) once; warm ``repeats`` times in that cache, which
-    then holds this command's modules only, and ``repeats`` times in the
-    user's own Theano cache; PyTorch's child with one 64 px evaluation
-    ``repeats`` times. Returns the seconds and the caches' entry counts."""
+    ``repeats`` times, each in a fresh Theano cache; warm ``repeats`` times
+    in the last of them, which then holds this command's modules only, and
+    ``repeats`` times in the user's own Theano cache; PyTorch's child with
+    one 64 px evaluation ``repeats`` times. Returns the seconds and the
+    caches' entry counts."""
+    import shutil
+
     import theano
     with tempfile.TemporaryDirectory() as tmp:
         out, fresh = os.path.join(tmp, "out.png"), os.path.join(tmp, "c")
         fresh_env = _env(THEANO_FLAGS=",".join(filter(None, [
             os.environ.get("THEANO_FLAGS"), "compiledir=" + fresh])))
         command = _transfer_command(64, 1, out)
-        cold, _ = _timed(command, fresh_env)
+        times = {"cold": [], "warm": [], "warm_user": [], "torch": []}
+        for _ in range(repeats):
+            shutil.rmtree(fresh, ignore_errors=True)
+            times["cold"].append(_timed(command, fresh_env)[0])
         _timed(command, _env())  # fills the user's cache
-        times = {"cold": cold, "warm": [], "warm_user": [], "torch": []}
         for _ in range(repeats):
             times["warm"].append(_timed(command, fresh_env)[0])
             times["warm_user"].append(_timed(command, _env())[0])
@@ -389,9 +395,10 @@ def main(argv=None):
     if not args.no_start:
         times, entries = _start_up(args.repeats, "torch" in tools)
         print("start-up, `lasagne-style transfer --size 64 --iters 1`: cold "
-              "cache %.1f s; warm, in the cache the cold run filled (%d "
+              "cache %s s; warm, in the cache the cold run filled (%d "
               "modules), %s s; warm, in the user's Theano cache (%d modules), "
-              "%s s" % (times["cold"], entries[0], _spread(times["warm"]),
+              "%s s" % (_spread(times["cold"]), entries[0],
+                        _spread(times["warm"]),
                         entries[1], _spread(times["warm_user"])))
         if times["torch"]:
             print("start-up, PyTorch child, one 64 px evaluation: %s s; "

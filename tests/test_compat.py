@@ -78,3 +78,62 @@ def test_compiled_modules_have_versions_stable_across_processes():
     assert runs[0][0::2] == ["True", "True"], runs[0]
     # ... and the same version in two processes with different hash salts
     assert runs[0] == runs[1]
+
+
+PARALLEL_SCRIPT = """
+import json, os, sys
+import numpy as np
+import lasagne_style.compat as compat
+import theano
+import theano.tensor as T
+jobs = []
+describe = compat._compiler_jobs
+compat._compiler_jobs = lambda linker: jobs.extend(describe(linker)) or jobs
+x, a = T.vector('x'), T.matrix('a')
+f = theano.function([x, a], [T.exp(x).sum() * 3, T.dot(a, a.T), a[::-1] ** 2])
+x0 = np.arange(4, dtype='float32')
+outs = f(x0, np.arange(6, dtype='float32').reshape(2, 3))
+cache = theano.config.compiledir
+libraries = [name for _, _, names in os.walk(cache) for name in names
+             if name.endswith('.so')]
+print(json.dumps(dict(
+    jobs=[job['module_name'] for job in jobs], libraries=libraries,
+    outputs=[o.tolist() for o in outs],
+    headers=os.listdir(os.path.join(cache, 'lasagne_style_pch')),
+    left=os.listdir(os.environ['TMPDIR']))))
+"""
+
+
+def test_modules_compiled_in_parallel_are_the_ones_theano_loads(tmp_path):
+    """Fix 9: the modules built in parallel before linking (described as
+    ``Op.make_c_thunk`` describes them) are the ones Theano then loads from
+    its cache; their outputs are right; no build directory is left over; the
+    module headers are precompiled."""
+    import json
+    import os
+    import subprocess
+    import sys
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"),
+               THEANO_FLAGS="compiledir=%s" % (tmp_path / "cache"))
+    report = json.loads(subprocess.run(
+        [sys.executable, "-c", PARALLEL_SCRIPT], env=env, check=True,
+        capture_output=True, text=True).stdout.splitlines()[-1])
+    assert len(report["jobs"]) >= 3, report
+    loaded = {name.split(".")[0] for name in report["libraries"]}
+    assert set(report["jobs"]) <= loaded
+    x, a = np.arange(4.0), np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(report["outputs"][0], np.exp(x).sum() * 3,
+                               rtol=1e-6)
+    np.testing.assert_allclose(report["outputs"][1], a @ a.T)
+    np.testing.assert_allclose(report["outputs"][2], a[::-1] ** 2)
+    assert report["left"] == []
+    assert report["headers"], "no precompiled header"
+
+
+def test_only_modules_beginning_with_theano_headers_get_the_pch(tmp_path):
+    other = tmp_path / "mod.cpp"
+    other.write_text("#include <stdio.h>\n" + compat.MODULE_HEADERS)
+    assert compat._precompiled_header(
+        ["g++", "-shared", "-O3", "-o", str(tmp_path / "m.so"),
+         str(other)]) is None
