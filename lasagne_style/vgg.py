@@ -8,9 +8,10 @@ a loss needs are built.
 
 The convolutions are computed, by default, with Winograd's F(4x4, 3x3)
 algorithm fused per block of tiles (:mod:`lasagne_style.winograd`), which
-``make bench`` measured faster than Theano's CorrMM (im2col + gemm);
+``make bench`` measured faster than Theano's CorrMM (im2col + gemm), and
+the pooling with :mod:`lasagne_style.pooling`'s 2x2 op;
 ``convolution="corrmm"`` builds the recipe's ``Conv2DDNNLayer`` with
-``flip_filters=False`` instead, which without cuDNN is
+``flip_filters=False`` and ``Pool2DLayer`` instead, which without cuDNN is
 :mod:`lasagne_style.compat`'s CPU stand-in running CorrMM.
 
 ``tileable=True`` makes the network periodic: before every convolution a
@@ -33,6 +34,7 @@ from lasagne.layers import InputLayer, Layer, Pool2DLayer
 from . import compat
 from .config import CONV_LAYERS, CONVOLUTIONS, LAYERS, choice
 from .config import receptive_stride  # noqa: F401  (part of this API)
+from .pooling import AveragePool2x2Layer
 from .winograd import WinogradConv3x3Layer
 
 __all__ = ["LAYERS", "CONV_LAYERS", "CONVOLUTIONS", "CircularPad", "build",
@@ -129,6 +131,8 @@ def build(params, up_to, input_var=None, convolution="winograd",
             W, b = params[conv_index]
             conv_index += 1
             net[name] = _conv(incoming, W, b, convolution, tileable)
+        elif convolution == "winograd":
+            net[name] = AveragePool2x2Layer(incoming)
         else:
             net[name] = Pool2DLayer(incoming, 2, mode="average_exc_pad")
         incoming = net[name]
