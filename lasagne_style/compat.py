@@ -56,10 +56,14 @@ Theano, once imported:
    then finds each one built from exactly its sources and arguments, or
    compiles it itself. Two cheaper compiles as well: without ``-g`` (debug
    information nobody reads, ~20 % of each compile), and with the six
-   headers every module begins with precompiled once per set of flags in
-   Theano's cache (about 0.3 s of a 0.6 s compile). Cold start 41.3
-   (38.7-44.0) s -> 17.1 (15.2-17.7) s, 5 runs each, whole commands in
-   turn; warm starts unchanged (the parallel step starts at a cache miss).
+   headers every module begins with precompiled (about 0.3 s of a 0.6 s
+   compile) in ``<compiledir>/lasagne_style_pch``, once per compiler,
+   numpy, Python and Theano version and set of flags (GCC does not check
+   that a precompiled header's sources are unchanged; deleting the
+   directory is always safe). The batch keeps Theano's compile lock fresh
+   and stops starting compilers on Ctrl-C. Cold start 41.3 (38.7-44.0) s ->
+   17.1 (15.2-17.7) s, 5 runs each, whole commands in turn; warm starts
+   unchanged (the parallel step starts at a cache miss).
 
 Lasagne, once imported:
 
@@ -119,6 +123,9 @@ STARTUP_LINE = ("import os, importlib.util; "
                 "or __import__('lasagne_style')\n")
 
 _header_lock = threading.Lock()
+#: Fix 7's modules: compiled in parallel ("built"), then taken by Theano
+#: ("used"); read by the tests.
+build_counts = {"built": 0, "used": 0}
 _failed_headers = set()  # precompiled-header directories that failed
 _state = {"theano": False, "lasagne": False, "dnn_notice": False}
 blas_library = None  # path of the BLAS Theano links against, or None
@@ -284,11 +291,12 @@ def _compiler_jobs(linker):
             clinker = CLinker().accept(FunctionGraph(node.inputs,
                                                      node.outputs))
             key = clinker.cmodule_key()
+            if key in cache.entry_from_key:
+                continue
             module = clinker.get_dynamic_module()
             source = module.code()  # names the module (its code_hash)
-            if key in cache.entry_from_key or get_module_hash(
-                    source, key) in cache.module_hash_to_key_data:
-                continue  # Theano finds it by its key or by its source
+            if get_module_hash(source, key) in cache.module_hash_to_key_data:
+                continue  # Theano finds it by its source
             jobs[module.code_hash] = dict(
                 module_name=module.code_hash, src_code=source,
                 include_dirs=clinker.header_dirs(),
@@ -299,11 +307,31 @@ def _compiler_jobs(linker):
     return list(jobs.values())
 
 
-def _precompiled_header(command):
+def _toolchain():
+    """What a precompiled header depends on besides the compiler flags."""
+    import subprocess
+
+    import numpy
+    import theano
+    if "toolchain" not in _state:
+        try:
+            compiler = subprocess.run(
+                [theano.config.cxx, "-dumpfullversion", "-dumpversion"],
+                capture_output=True, text=True).stdout.strip()
+        except OSError:
+            compiler = "?"
+        _state["toolchain"] = "\0".join([
+            compiler, numpy.__version__, numpy.get_include(), sys.version,
+            theano.__version__, MODULE_HEADERS])
+    return _state["toolchain"]
+
+
+def _precompiled_header(command, build):
     """For a ``g++`` command compiling a Theano module that begins with
-    :data:`MODULE_HEADERS`: a header of those lines, precompiled once per set
-    of compiler flags in Theano's cache directory (built here the first
-    time). ``None`` for other commands, or when it cannot be built."""
+    :data:`MODULE_HEADERS`: a header of those lines, precompiled in Theano's
+    cache directory once per compiler, numpy, Python and Theano version and
+    set of compiler flags (built here when ``build`` and no other thread is
+    building one). ``None`` when there is none to use."""
     import hashlib
     import subprocess
 
@@ -319,15 +347,19 @@ def _precompiled_header(command):
     output = command.index("-o")
     flags = [word for word in command[1:output] if word != "-shared"
              and not word.startswith(("-l", "-L", "-Wl,"))]
-    digest = hashlib.sha256("\0".join(command[:1] + flags).encode("utf-8"))
+    digest = hashlib.sha256("\0".join([_toolchain()] + command[:1] + flags)
+                            .encode("utf-8"))
     directory = os.path.join(theano.config.compiledir, "lasagne_style_pch",
                              digest.hexdigest()[:16])
     header = os.path.join(directory, "headers.h")
     if os.path.exists(header + ".gch"):
         return header
-    if directory in _failed_headers or not _header_lock.acquire(False):
+    if not build or directory in _failed_headers or not \
+            _header_lock.acquire(False):
         return None  # rather than wait while another thread builds one
     try:
+        if os.path.exists(header + ".gch"):
+            return header
         os.makedirs(directory, exist_ok=True)
         partial = "%s.%d" % (header, os.getpid())
         with open(partial, "w") as text:
@@ -337,10 +369,12 @@ def _precompiled_header(command):
             "-x", "c++-header", header, "-o", partial + ".gch"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if done.returncode:
-            _failed_headers.add(directory)
-            return None
+            raise OSError("the precompiled header failed to build")
         os.replace(partial + ".gch", header + ".gch")
         return header
+    except OSError:
+        _failed_headers.add(directory)
+        return None
     finally:
         _header_lock.release()
 
@@ -349,43 +383,54 @@ def _compile_modules_in_parallel():
     import concurrent.futures
     import shutil
 
-    from theano.gof import cmodule
+    from theano.gof import cmodule, compilelock
     from theano.gof.vm import VM_Linker
     compile_str = cmodule.GCC_compiler.compile_str
     run_command = cmodule.output_subprocess_Popen
     linking = []  # the linker whose make_all runs, until its first compile
-    built = {}  # module name -> (its compile_str arguments, its directory)
+    built = {}  # module name -> (compile_str arguments, directory, linker)
 
-    def build(job):
+    def build(job, linker):
         location = tempfile.mkdtemp(prefix="lasagne_style_build_")
         try:
             compile_str(location=location, py_module=False, **job)
-            built[job["module_name"]] = (job, location)
+            built[job["module_name"]] = (job, location, linker)
+            build_counts["built"] += 1
         except Exception:  # Theano compiles it again and reports the error
             shutil.rmtree(location, ignore_errors=True)
 
     def build_all_missing(linker):
         workers = min(MAX_COMPILERS, len(os.sched_getaffinity(0))
-                      if hasattr(os, "sched_getaffinity") else os.cpu_count())
+                      if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1)
         jobs = _compiler_jobs(linker)
-        if workers > 1 and len(jobs) > 1:
-            with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-                list(pool.map(build, jobs))
+        if workers < 2 or len(jobs) < 2:
+            return
+        pool = concurrent.futures.ThreadPoolExecutor(workers)
+        try:
+            pending = [pool.submit(build, job, linker) for job in jobs]
+            while pending:
+                pending = concurrent.futures.wait(pending, timeout=20)[1]
+                compilelock.get_lock()  # refreshes the lock Theano holds,
+                compilelock.release_lock()  # so no one else overrides it
+        finally:  # after Ctrl-C: no new compilers
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def make_all(self, *args, **kwargs):
+        outer = linking[:]
         linking[:] = [self] if self.c_thunks is not False else []
         try:
             return original_make_all(self, *args, **kwargs)
         finally:  # what Theano did not ask for
-            linking.clear()
-            while built:
-                shutil.rmtree(built.popitem()[1][1], ignore_errors=True)
+            linking[:] = outer
+            for name in [n for n, entry in built.items() if entry[2] is self]:
+                shutil.rmtree(built.pop(name)[1], ignore_errors=True)
 
     def prebuilt_compile_str(module_name, src_code, location=None,
                              py_module=True, **kwargs):
         if linking:  # the first module missing from the cache: build all
             build_all_missing(linking.pop())
-        job, directory = built.pop(module_name, ({}, None))
+        job, directory, _ = built.pop(module_name, ({}, None, None))
         try:
             if not py_module or job != dict(kwargs, module_name=module_name,
                                             src_code=src_code):
@@ -394,6 +439,7 @@ def _compile_modules_in_parallel():
             for name in os.listdir(directory):  # mod.cpp and the library
                 shutil.move(os.path.join(directory, name), location)
             open(os.path.join(location, "__init__.py"), "w").close()
+            build_counts["used"] += 1
             return cmodule.dlimport(os.path.join(location, "%s.%s" % (
                 module_name, cmodule.get_lib_extension())))
         finally:
@@ -403,7 +449,11 @@ def _compile_modules_in_parallel():
     def compiler_command(command, **kwargs):
         if command[2:3] == ["-g"] and command[0] == cmodule.theano.config.cxx:
             command = command[:2] + command[3:]  # no debug information
-            header = _precompiled_header(command)
+            # built by a batch's compiler thread, while the others compile,
+            # never by Theano's own thread, which would wait for it
+            header = _precompiled_header(
+                command, build=threading.current_thread()
+                is not threading.main_thread())
             if header:
                 command = command[:1] + ["-include", header] + command[1:]
         return run_command(command, **kwargs)
@@ -412,7 +462,6 @@ def _compile_modules_in_parallel():
     VM_Linker.make_all = make_all
     cmodule.GCC_compiler.compile_str = staticmethod(prebuilt_compile_str)
     cmodule.output_subprocess_Popen = compiler_command
-
 
 def _quiet_get_vector_length():
     import theano

@@ -84,7 +84,9 @@ class AveragePool2x2(_Pool2x2Op):
         x = T.as_tensor_variable(x)
         if x.ndim != 4:
             raise TypeError("AveragePool2x2 expects a 4-D tensor")
-        return Apply(self, [x], [x.type()])
+        # a pooled side of length 1 is not known to be one: not broadcastable
+        pooled = T.TensorType(x.dtype, x.broadcastable[:2] + (False, False))
+        return Apply(self, [x], [pooled()])
 
     def perform(self, node, inputs, outputs):
         x, = inputs
@@ -137,6 +139,8 @@ class AveragePool2x2Grad(_Pool2x2Op):
 
     def make_node(self, x, gy):
         x, gy = T.as_tensor_variable(x), T.as_tensor_variable(gy)
+        if x.ndim != 4 or gy.ndim != 4:
+            raise TypeError("AveragePool2x2Grad expects 4-D tensors")
         return Apply(self, [x, gy], [x.type()])
 
     def perform(self, node, inputs, outputs):
@@ -153,8 +157,8 @@ class AveragePool2x2Grad(_Pool2x2Op):
         return [shapes[0]]
 
     def grad(self, inputs, grads):
-        return [theano.gradient.grad_undefined(self, i, v)
-                for i, v in enumerate(inputs)]
+        # gx is linear in gy (the adjoint of pooling) and reads only x's shape
+        return [inputs[0].zeros_like(), average_pool_2x2(grads[0])]
 
     def c_code(self, node, name, inputs, outputs, sub):
         self._float32_only(node)

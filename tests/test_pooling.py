@@ -21,27 +21,35 @@ def _numpy_pool(x):
     return out
 
 
-def _functions(dtype):
-    x, g = T.tensor4("x", dtype=dtype), T.tensor4("g", dtype=dtype)
+def _functions():
+    x, g = T.tensor4("x", dtype="float32"), T.tensor4("g", dtype="float32")
     ours, theirs = average_pool_2x2(x), pool_2d(
         x, (2, 2), ignore_border=True, mode="average_exc_pad")
-    return (theano.function([x], ours), theano.function([x], theirs),
-            theano.function([x, g], T.grad((ours * g).sum(), x)),
+    ours_grad = T.grad((ours * g).sum(), x)
+    # borrowed outputs are not cleared between calls: the ops see (and
+    # reuse) their previous output buffers
+    return (theano.function([x], theano.Out(ours, borrow=True)),
+            theano.function([x], theirs),
+            theano.function([x, g], theano.Out(ours_grad, borrow=True)),
             theano.function([x, g], T.grad((theirs * g).sum(), x)))
+
+
+FUNCTIONS = []
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forward_and_gradient_match_numpy_and_theano(shape):
+    if not FUNCTIONS:  # one set for every shape: buffers of other shapes
+        FUNCTIONS.extend(_functions())
+    ours, theirs, ours_grad, theirs_grad = FUNCTIONS
     rng = np.random.RandomState(0)
-    x = rng.randn(*shape).astype("float32")
-    g = rng.randn(*_numpy_pool(x).shape).astype("float32")
-    ours, theirs, ours_grad, theirs_grad = _functions("float32")
-    # twice: the second call reuses the first call's output buffers
-    for _ in range(2):
-        np.testing.assert_allclose(ours(x), _numpy_pool(x), rtol=1e-6,
-                                   atol=1e-6)
-        np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-6, atol=1e-6)
-        gx = ours_grad(x, g)
+    for _ in range(2):  # the second call reuses the first call's buffers
+        x = rng.randn(*shape).astype("float32")
+        g = rng.randn(*_numpy_pool(x).shape).astype("float32")
+        y = ours(x).copy()
+        np.testing.assert_allclose(y, _numpy_pool(x), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(y, theirs(x), rtol=1e-6, atol=1e-6)
+        gx = ours_grad(x, g).copy()
         np.testing.assert_allclose(gx, theirs_grad(x, g), rtol=1e-6,
                                    atol=1e-7)
     # numpy: a quarter of the window's output gradient, zero where no
@@ -67,8 +75,16 @@ def test_float64_runs_the_numpy_perform_and_agrees():
 
 def test_wrong_gradient_shape_is_refused():
     from lasagne_style.pooling import AveragePool2x2Grad
-    x, g = T.tensor4("x"), T.tensor4("g")
+    x, g = T.tensor4("x", dtype="float32"), T.tensor4("g", dtype="float32")
     f = theano.function([x, g], AveragePool2x2Grad()(x, g))
     with pytest.raises(ValueError, match="gradient of wrong shape"):
         f(np.zeros((1, 1, 4, 4), "float32"), np.zeros((1, 1, 3, 2),
                                                         "float32"))
+
+
+def test_second_derivative_through_the_gradient_op():
+    from lasagne_style.pooling import AveragePool2x2Grad
+    rng = np.random.RandomState(3)
+    x = theano.shared(rng.randn(1, 2, 5, 6))
+    theano.gradient.verify_grad(lambda g: AveragePool2x2Grad()(x, g),
+                                [rng.randn(1, 2, 2, 3)], rng=rng)
