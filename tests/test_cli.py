@@ -246,9 +246,9 @@ def test_batch_runs_good_jobs_skips_done_ones_and_reports_broken(tmp_path):
     proc = subprocess.run(cli_command("batch", str(tmp_path / "jobs.csv"),
                                       "--jobs", "2", "--local"),
                           capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == \
-        "2 done, 1 skipped, 1 failed"
+        "2 done, 1 skipped, 1 failed", proc.stdout + proc.stderr[-3000:]
     assert "image not found: missing.png" in proc.stderr
     for name in ("a.png", "c.png"):
         with Image.open(tmp_path / name) as im:
