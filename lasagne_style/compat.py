@@ -87,6 +87,7 @@ Our Theano flags are placed *before* the user's ``THEANO_FLAGS``: Theano lets a
 later key win, so anything the user sets still overrides them.
 """
 import contextlib
+import functools
 import importlib.machinery
 import importlib.util
 import os
@@ -307,23 +308,21 @@ def _compiler_jobs(linker):
     return list(jobs.values())
 
 
+@functools.lru_cache(maxsize=None)
 def _toolchain():
     """What a precompiled header depends on besides the compiler flags."""
     import subprocess
 
     import numpy
     import theano
-    if "toolchain" not in _state:
-        try:
-            compiler = subprocess.run(
-                [theano.config.cxx, "-dumpfullversion", "-dumpversion"],
-                capture_output=True, text=True).stdout.strip()
-        except OSError:
-            compiler = "?"
-        _state["toolchain"] = "\0".join([
-            compiler, numpy.__version__, numpy.get_include(), sys.version,
-            theano.__version__, MODULE_HEADERS])
-    return _state["toolchain"]
+    try:
+        compiler = subprocess.run(
+            [theano.config.cxx, "-dumpfullversion", "-dumpversion"],
+            capture_output=True, text=True).stdout.strip()
+    except OSError:
+        compiler = "?"
+    return "\0".join([compiler, numpy.__version__, numpy.get_include(),
+                      sys.version, theano.__version__, MODULE_HEADERS])
 
 
 def _precompiled_header(command, build):
