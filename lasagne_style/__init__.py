@@ -5,11 +5,16 @@ Importing the package installs the Theano/Lasagne compatibility fixes
 (:mod:`lasagne_style.compat`): they are applied the moment anything imports
 ``theano`` or ``lasagne``, so any module may come first and the CLI's
 argument checks do not pay for Theano's start-up. The API functions are
-imported lazily for the same reason.
+imported lazily for the same reason. Before anything else, it sets how idle
+OpenMP and OpenBLAS threads wait (:mod:`lasagne_style.threads`).
 """
-from . import compat
-from .errors import UserError
-from .version import __version__
+from . import threads
+
+threads.set_idle_defaults()  # before any library reads them
+
+from . import compat  # noqa: E402
+from .errors import UserError  # noqa: E402
+from .version import __version__  # noqa: E402
 
 __all__ = ["stylize", "synthesize", "score", "UserError", "__version__"]
 

@@ -49,6 +49,12 @@ TOOLS = ("ours", "corrmm", "torch")
 MORE_TOOLS = ("unfused",)
 #: Environment variables removed from the children's environment.
 UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+#: (largest size, (N1, N2)): the long run's extra evaluations take some 10 s
+#: or more of ours, so that the start-up's run-to-run spread (about 0.5 s)
+#: moves seconds per evaluation by a few percent at most. With 2 10 at 256 px
+#: (0.25 s per evaluation: 2 s of difference) the 5 runs of 2026-11-28 spread
+#: over 0.15-0.35 s/eval; with 2 42 over 0.485-0.519 s/eval.
+DEFAULT_EVALS = ((256, (2, 42)), (512, (2, 14)), (float("inf"), (1, 4)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -347,7 +353,10 @@ def main(argv=None):
                         default=list(TOOLS))
     parser.add_argument("--evals", type=int, nargs=2, metavar=("N1", "N2"),
                         help="evaluations of the short and the long run "
-                        "(default 2 10 up to 512 px, 1 4 above)")
+                        "(default: %s, %d %d above)" % ((", ".join(
+                            "%d %d up to %d px" % (n1, n2, size)
+                            for size, (n1, n2) in DEFAULT_EVALS[:-1]),)
+                            + DEFAULT_EVALS[-1][1]))
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of each tool per size, in turn")
     parser.add_argument("--no-start", action="store_true",
@@ -374,7 +383,8 @@ def main(argv=None):
     print("seconds per evaluation = (time of N2 evaluations - time of N1) / "
           "(N2 - N1); median (min-max) of %d runs" % args.repeats)
     for size in args.sizes:
-        n1, n2 = args.evals or ((2, 10) if size <= 512 else (1, 4))
+        n1, n2 = args.evals or next(
+            evals for largest, evals in DEFAULT_EVALS if size <= largest)
         per_eval, peak, loss = _per_size(size, tools, n1, n2, args.repeats)
         for tool in tools:
             print("%4d px  %-6s  %s s/eval  peak RSS %.0f MB" % (

@@ -1,0 +1,47 @@
+"""How idle threads wait: set before any thread pool starts.
+
+An evaluation alternates between two thread pools: OpenMP's (our fused
+Winograd and pooling ops, :mod:`lasagne_style.winograd`,
+:mod:`lasagne_style.pooling`) and OpenBLAS's (the Gram matrices, Theano's
+``Dot22``, and the sgemms of layers too small to split into blocks). By
+default an idle thread of either pool keeps spinning for a while before it
+sleeps: OpenBLAS for 2^28 cycles (``OPENBLAS_THREAD_TIMEOUT``, default 28),
+libgomp for 300 000 spins (``OMP_WAIT_POLICY`` unset). On a machine with as
+many cores as threads, a pool that just finished spins on the cores the other
+pool needs.
+
+Measured 2026-11-28 on the 2-core machine (seconds per evaluation, mean of
+the evaluations 2..22 of bench's objective in one process, two runs each):
+
+===============================================  ============  ==========
+environment                                      256 px        512 px
+===============================================  ============  ==========
+unset (before this module)                       0.484, 0.520  1.57, 1.47
+``OMP_WAIT_POLICY=PASSIVE`` (42 evals, 1 run)    0.427         --
+``OPENBLAS_THREAD_TIMEOUT=4`` (42 evals, 1 run)  0.360         --
+both (:data:`IDLE_DEFAULTS`)                     0.412, 0.326  1.23, 1.23
+===============================================  ============  ==========
+
+Both libraries read these variables once, when they are loaded, so
+:func:`set_idle_defaults` runs first thing when the package is imported
+(``make setup``'s ``.pth`` file imports it at interpreter start-up, before
+numpy). A value already in the environment wins. Flushing denormal floats to
+zero (FTZ/DAZ) was tried too, one run each: no difference beyond the
+run-to-run spread.
+"""
+import os
+
+#: Thread-pool variables and the values this package sets unless the
+#: environment has them: idle threads sleep at once (``PASSIVE``) and
+#: OpenBLAS's after 2^4 cycles, its smallest timeout.
+IDLE_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def set_idle_defaults(environ=None):
+    """Put :data:`IDLE_DEFAULTS` into ``environ`` (``os.environ``) where it
+    has no value of its own; returns the names set."""
+    environ = os.environ if environ is None else environ
+    missing = [name for name in IDLE_DEFAULTS if name not in environ]
+    for name in missing:
+        environ[name] = IDLE_DEFAULTS[name]
+    return missing

@@ -1,0 +1,46 @@
+"""lasagne_style.threads: idle-thread variables set before any library
+reads them, and a value the user set wins."""
+import json
+import os
+import subprocess
+import sys
+
+from lasagne_style import threads
+
+# What the C libraries will read: libc's environment, not os.environ.
+SCRIPT = """
+import ctypes, json
+import lasagne_style
+getenv = ctypes.CDLL(None).getenv
+getenv.restype = ctypes.c_char_p
+print(json.dumps({name: (getenv(name.encode()) or b"").decode()
+                  for name in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}))
+"""
+
+
+def _c_environment(**env):
+    base = {k: v for k, v in os.environ.items()
+            if k not in threads.IDLE_DEFAULTS}
+    base.update(env, LASAGNE_STYLE_STARTUP="0")
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=base, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_importing_the_package_sets_the_defaults_in_the_c_environment():
+    assert _c_environment() == {"OMP_WAIT_POLICY": "PASSIVE",
+                                "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def test_a_value_the_user_set_wins():
+    seen = _c_environment(OMP_WAIT_POLICY="ACTIVE")
+    assert seen == {"OMP_WAIT_POLICY": "ACTIVE",
+                    "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def test_set_idle_defaults_fills_only_what_is_missing():
+    environ = {"OPENBLAS_THREAD_TIMEOUT": "10", "HOME": "/x"}
+    assert threads.set_idle_defaults(environ) == ["OMP_WAIT_POLICY"]
+    assert environ == {"OPENBLAS_THREAD_TIMEOUT": "10", "HOME": "/x",
+                       "OMP_WAIT_POLICY": "PASSIVE"}
+    assert threads.set_idle_defaults(environ) == []
