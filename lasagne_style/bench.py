@@ -19,9 +19,12 @@ convolution, the accuracy reference) and ``torch`` (the same objective in
 PyTorch on the CPU; optional, never a dependency of the package). They run
 in turn, A B C A B C ..., and the ratios ours / torch are taken pair by
 pair. ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the
-children's environment only. Printed per size: median and range of seconds
-per evaluation and of the ratios, each child's peak RSS, and the relative
-difference of the first evaluation's loss (same image for all tools). Then
+children's environment only; the PyTorch child takes back the idle-thread
+variables the package sets at import (:mod:`lasagne_style.threads`) before
+it loads numpy and PyTorch, which so run with their own defaults. Printed
+per size: median and range of seconds per evaluation and of the ratios,
+each child's peak RSS, and the relative difference of the first
+evaluation's loss (same image for all tools). Then
 start-up: ``lasagne-style transfer --size 64 --iters 1`` as a whole command,
 cold (each time in an empty Theano cache) and warm (in that cache once
 filled, and in the user's own, whose size the warm start depends on), against
@@ -41,6 +44,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from . import threads
 
 TOOLS = ("ours", "corrmm", "torch")
 #: Tools that ``--tools`` accepts besides: ``unfused`` is ours with the
@@ -192,6 +197,8 @@ def _torch(size, evals):
 
 def _child(tool, size, evals):
     if tool == "torch":
+        # the reference runs with PyTorch's own thread defaults, not ours
+        threads.unset_idle_defaults()
         losses = _torch(size, evals)
     else:
         from . import compat
@@ -208,7 +215,10 @@ def _child(tool, size, evals):
 
 
 def _env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    """The children's environment: ours without :data:`UNSET` and without
+    the thread variables this process set itself (each child decides)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in UNSET and k not in threads.set_here}
     env.update(extra)
     return env
 

@@ -37,6 +37,11 @@ import os
 IDLE_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
+#: The names :func:`set_idle_defaults` put into ``os.environ`` in this
+#: process (not those the user set).
+set_here = []
+
+
 def set_idle_defaults(environ=None):
     """Put :data:`IDLE_DEFAULTS` into ``environ`` (``os.environ``) where it
     has no value of its own; returns the names set."""
@@ -44,4 +49,14 @@ def set_idle_defaults(environ=None):
     missing = [name for name in IDLE_DEFAULTS if name not in environ]
     for name in missing:
         environ[name] = IDLE_DEFAULTS[name]
+    if environ is os.environ:
+        set_here.extend(missing)
     return missing
+
+
+def unset_idle_defaults():
+    """Take back from ``os.environ`` what :func:`set_idle_defaults` put
+    there, so that libraries loaded afterwards run with their own defaults
+    (the benchmark's PyTorch reference). A value the user set stays."""
+    while set_here:
+        os.environ.pop(set_here.pop(), None)

@@ -18,11 +18,11 @@ print(json.dumps({name: (getenv(name.encode()) or b"").decode()
 """
 
 
-def _c_environment(**env):
+def _c_environment(script=SCRIPT, **env):
     base = {k: v for k, v in os.environ.items()
             if k not in threads.IDLE_DEFAULTS}
     base.update(env, LASAGNE_STYLE_STARTUP="0")
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=base, check=True,
+    out = subprocess.run([sys.executable, "-c", script], env=base, check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -44,3 +44,18 @@ def test_set_idle_defaults_fills_only_what_is_missing():
     assert environ == {"OPENBLAS_THREAD_TIMEOUT": "10", "HOME": "/x",
                        "OMP_WAIT_POLICY": "PASSIVE"}
     assert threads.set_idle_defaults(environ) == []
+
+
+UNSET_SCRIPT = SCRIPT.replace(
+    "import lasagne_style\n",
+    "import sys, lasagne_style.bench\n"
+    "from lasagne_style import threads\n"
+    "assert 'numpy' not in sys.modules  # nothing has read them yet\n"
+    "threads.unset_idle_defaults()\n")
+
+
+def test_the_benchmark_reference_can_take_the_defaults_back():
+    assert _c_environment(script=UNSET_SCRIPT) == {
+        "OMP_WAIT_POLICY": "", "OPENBLAS_THREAD_TIMEOUT": ""}
+    assert _c_environment(script=UNSET_SCRIPT, OMP_WAIT_POLICY="ACTIVE") == {
+        "OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": ""}
