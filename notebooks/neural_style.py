@@ -32,7 +32,7 @@
 # **How to run it.** This file is a [jupytext](https://jupytext.readthedocs.io) percent-format script paired with
 # `neural_style.ipynb`: edit the `.py`, then `make notebook` syncs the `.ipynb` and executes it in place. The sizes
 # and budgets of that full run are set in the first code cell; they were chosen so that the whole execution fits in
-# the 90 minutes we allow it on a 2-core CPU (the timings are in section 8). With `LASAGNE_STYLE_FAST=1` every run is 48 px and a
+# the 90 minutes we allow it on a 2-core CPU (section 8 prints this execution's wall time and each run's). With `LASAGNE_STYLE_FAST=1` every run is 48 px and a
 # handful of evaluations: a smoke test of the code (`tests/test_notebook.py`) whose pictures and numbers mean
 # nothing.
 
@@ -51,8 +51,10 @@ import inspect
 import io
 import os
 import sys
+import time
 
 import numpy as np
+import scipy.optimize
 from IPython.display import Image as DisplayImage, display
 
 import lasagne_style  # first: applies the Theano/Lasagne compatibility fixes
@@ -62,6 +64,7 @@ from lasagne_style.config import PRESETS, STYLE_LAYERS
 
 import theano
 
+STARTED = time.time()  # section 8 prints the wall time since
 FAST = os.environ.get("LASAGNE_STYLE_FAST") == "1"
 SEED = 0
 if FAST:  # a smoke test: tiny images, a few evaluations
@@ -425,7 +428,8 @@ for layer in ("conv1_1", "conv3_1"):
 # * (b) position is discarded: a random *spatial permutation* of the feature columns, $F\Pi$, leaves $G/M$
 #   unchanged to rounding while changing every feature vector's place (a content loss, which compares positions,
 #   sees it); on a real image, a circular shift of the style image by half its size changes the features at almost
-#   every position but its Gram matrices only a little (at the borders and seams);
+#   every position, its Gram matrices much less: only the positions whose receptive fields reach the seams and
+#   borders change, a share that grows with depth (printed per layer);
 # * (c) $\mathrm{KL}(P\|Q_X)$ minus its minimum, i.e. $\mathrm{KL}(\mathcal N(0,A/M_s)\|\mathcal N(0,G_X/M_X))$, at
 #   all five layers for noise (the synthesis' start), another painting, the texture of section 2 and the style image
 #   itself, next to the Gram loss;
@@ -501,6 +505,10 @@ candidates = [
     ("the style image itself", style_rgb)]
 print("C and M per layer:", ", ".join(
     "%s %d x %d" % (n, *style_feats[n].shape) for n in STYLE_LAYERS))
+print("layers with fewer positions than channels (G/M singular):",
+      ", ".join(n for n in STYLE_LAYERS
+                if style_feats[n].shape[1] < style_feats[n].shape[0])
+      or "none")
 print("(c) KL(N(0, A/M_s) || N(0, G_X/M_X)) per layer, ridge 1e-3 x the "
       "style's mean variance")
 print("%-34s" % "image" + "".join("%11s" % n for n in STYLE_LAYERS)
@@ -544,16 +552,20 @@ print("eigenvalues of the style's G/M + ridge, largest / smallest: "
       + "  ".join(spreads))
 
 # %%
-# (d) how much of G/M is the mean's outer product mu mu^T
-print("(d) ||mu mu^T||_F / ||G/M||_F per layer")
+# (d) how much of G/M is the mean's outer product mu mu^T, and whether it
+# outweighs the covariance Sigma = G/M - mu mu^T (Frobenius norms)
+print("(d) ||mu mu^T||_F / ||G/M||_F per layer, and the layers where "
+      "||mu mu^T||_F > ||Sigma||_F")
 for label, rgb in candidates[1:]:
     feats = layer_features(rgb)
-    shares = []
+    shares, larger = [], 0
     for name in STYLE_LAYERS:
         mu = feats[name].mean(axis=1)
-        shares.append(np.linalg.norm(np.outer(mu, mu))
-                      / np.linalg.norm(second_moment(feats[name])))
-    print("%-34s" % label + "".join("%9.2f" % s for s in shares))
+        outer, G = np.outer(mu, mu), second_moment(feats[name])
+        shares.append(np.linalg.norm(outer) / np.linalg.norm(G))
+        larger += np.linalg.norm(outer) > np.linalg.norm(G - outer)
+    print("%-34s" % label + "".join("%9.2f" % s for s in shares)
+          + "   %d of 5" % larger)
 
 # %% [markdown]
 # **Reading the checks.** (a) and (b) check the derivation: $\Sigma=G/M$ is the fit, and only $G/M$ matters. The
@@ -562,17 +574,21 @@ for label, rgb in candidates[1:]:
 # change almost everywhere, its Gram matrices only by the amount printed (what changes are the positions near
 # the seams and the borders, whose receptive fields see other neighbours).
 #
-# In (c) the style image scores 0 by construction; the printed ratios are how many times closer, in KL and in Gram
+# In (c) the style image scores 0 by construction; the synthesized texture is section 2's, which was still falling
+# when its budget ended (the fall over its last quarter is printed there). The printed ratios are how many times closer, in KL and in Gram
 # loss, the synthesized texture's fitted Gaussians are to the style's than its noise start's and another painting's
 # are, with the count of layers where that holds. The KL and the Gram loss fall by different factors because they
 # weigh errors differently: the KL whitens the error by the style's second moments, whose eigenvalues spread over
 # orders of magnitude (printed, with the ridge), so an error in a direction of small variance, which barely
-# registers in the Frobenius Gram loss, counts heavily in the KL. At the deepest layers of a small image there are fewer positions than channels
-# (printed $C$ and $M$): $G/M$ is singular there, and the KL is defined only through the ridge, so its values at
-# those layers say more about the ridge than about the image.
+# registers in the Frobenius Gram loss, counts heavily in the KL. At the deepest layers of a small image there can be fewer positions than
+# channels (the cell prints $C$, $M$ and which layers): $G/M$ is singular there, and the KL is defined only through
+# the ridge, so its values at those layers say more about the ridge than about the image.
 #
 # (d) prints how large the mean's rank-one term $\mu\mu^\top$ is within $G/M=\Sigma+\mu\mu^\top$ at each layer of
-# these ReLU features. It bounds what Gram matching does to the mean without fixing it: $G/M$ constrains
+# these ReLU features, and at how many layers it outweighs the covariance. It is not a small correction: ReLU
+# features are non-negative, so their mean is far from 0, and where the printed count says so, most of the Gram
+# matrix that a Gram loss matches is the mean's outer product, the covariance being the smaller remainder (compare the
+# separate `mean` and `meancov` statistics of section 5). The Gram matrix bounds what Gram matching does to the mean without fixing it: $G/M$ constrains
 # $\mu\mu^\top\preceq G/M$, but the same features made sparser, $f\,b/\sqrt p$ with $b\sim\mathrm{Bernoulli}(p)$,
 # keep $G/M$ and scale $\mu$ by $\sqrt p$. Whether Gram results land near the style's mean is an empirical question,
 # which the cross-evaluation of section 5 answers.
@@ -592,18 +608,21 @@ for label, rgb in candidates[1:]:
 # cross-evaluation that shows what each statistic constrains and what it leaves free. Every run starts from noise
 # (the transfers too, unlike the `default` preset's start from the photo), so that the seed matters.
 #
-# **How long each run goes.** Every run is coarse to fine (`COMPARE_LEVELS` = 2: half size, then `COMPARE_SIZE`)
-# and each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than 1 % over the
-# last quarter of its evaluations (checked from the 100th on), or at `COMPARE_ITERS` evaluations, a cap set by the
-# notebook's time (36 runs). The rule's window grows with the run on purpose: Gram textures from noise fall slowly
-# for a long time, and a fixed window would call them converged early. Two choices reached lower losses for the same
-# number of evaluations, as measured on a 160 px Gram texture of Père Tanguy while preparing this edition (the
-# figures are in the README and in `optimize.HISTORY`'s comment, not recomputed here): coarse to fine (at the cost
-# of the coarse level's evaluations, each cheaper), and L-BFGS-B keeping 30 instead of scipy's default 10 (step,
-# gradient) pairs (at some 9 % more time per evaluation). The cells below print, for every run, why it stopped and
-# how far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in
+# **How long each run goes.** Every run is coarse to fine (`COMPARE_LEVELS` levels, the last at `COMPARE_SIZE`)
+# and each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction
+# over the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at
+# `COMPARE_ITERS` evaluations, a cap set by the notebook's time; the cell prints all of these. The rule's window
+# grows with the run on purpose: Gram textures from noise fall slowly for a long time, and a fixed window would call
+# them converged early. The rule watches the run's *whole* loss, which in a transfer includes the content and
+# variation terms: a run that met it has flattened its objective, not necessarily its style term. Two choices
+# reached lower losses for the same number of evaluations when this edition was prepared (on a Gram texture of Père
+# Tanguy; the measurements are in the README and not repeated here): coarse to fine, at the cost of the coarse
+# level's evaluations (each cheaper), and L-BFGS-B keeping more (step, gradient) pairs than scipy's default (both
+# numbers printed), at some more time per evaluation. The cells below print, for every run, why it stopped and how
+# far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in
 # mind**: a run that used the whole budget while still falling has not converged, and for it the table compares the
-# statistics at equal budgets.
+# statistics at equal budgets. Within the notebook's time, the cap rather than the rule ends most runs on the two
+# paintings: Gram textures from noise keep falling for thousands of evaluations (README).
 
 # %%
 OPTION1 = ("gram", "mean", "meancov")
@@ -632,6 +651,13 @@ print("%d runs at %d px (%d levels, at most %d evaluations each), %d "
 print("%d of %d runs met the convergence rule at their last level; the "
       "others used the whole budget" % (
           sum(c["stopped"] == "converged" for c in cells), len(cells)))
+print("the rule: stop a level once its best loss fell by less than %g %% over "
+      "the last quarter, checked from evaluation %d on; L-BFGS-B keeps %d "
+      "(step, gradient) pairs at %d px (scipy's default: %d)" % (
+          100 * COMPARE_TOL, optimize.MIN_EVALUATIONS_FOR_TOL,
+          optimize.history_pairs(3 * COMPARE_SIZE ** 2), COMPARE_SIZE,
+          inspect.signature(scipy.optimize.fmin_l_bfgs_b).parameters["m"]
+          .default))
 
 
 # %%
@@ -723,6 +749,32 @@ for row in compare_rows:
                       row["seed"], row["kind"], label(row), measure, best,
                       row["results"][best]["distances"][measure],
                       row["results"][measure]["distances"][measure]))
+
+# %%
+# Where meancov ended closer under another statistic's measure: score its
+# result under the beaten run's own objective (that statistic, the same
+# preset and weights, variation and, in a transfer, content), next to the
+# beaten run's own result
+print("whole loss under the beaten run's own objective: at its own result, "
+      "at the meancov result")
+lower = []
+for row in compare_rows:
+    results = row["results"]
+    for measure in ("gram", "mean"):
+        if (results["meancov"]["distances"][measure]
+                >= results[measure]["distances"][measure]):
+            continue
+        own, other = (api.score(results[s]["image"], row["style"],
+                                content=row["content"],
+                                statistic=measure)["total"]
+                      for s in (measure, "meancov"))
+        lower.append(other < own)
+        print("  seed %d %-8s %-16s %-5s %10.4g %10.4g  %s, %s" % (
+            row["seed"], row["kind"], label(row), measure, own, other,
+            "meancov lower" if other < own else "own lower",
+            results[measure]["stopped"]))
+print("the meancov result scores lower under the beaten run's own objective "
+      "in %d of %d cases" % (sum(lower), len(lower)))
 
 # %%
 # compare.summary: mean over rows of distance(optimised for i, measured by j)
@@ -818,18 +870,24 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 #   the run optimised for that measure; the `meancov` row's Gram entry of the summary is below 1 for both seeds.
 #   Part of it is the budget: the Père Tanguy and Night Café textures used all their evaluations while still falling
 #   by several percent per quarter. But it also happens in rows whose runs all met the convergence rule (the brick
-#   wall textures, the Roebling bridge transfers). Two reasons remain, which this execution does not separate: (1)
-#   each run minimises its *whole* loss, the style term plus total variation (and the content term in a transfer),
-#   not the unweighted style distance the table measures, and the statistics' style terms are normalised
-#   differently, so at the same `style_weight` `meancov` may weigh the style more against the other terms and end
-#   closer to the style in every measure, at their expense; (2) these losses are not convex, a flattened run sits in
-#   a local minimum, and `meancov`'s better-conditioned relative errors may lead to a better one. Runs without the
-#   other terms (`tv_weight=0`, textures) would tell the two apart.
+#   wall textures, the Roebling bridge transfers). Two reasons remain. (1) Each run minimises its *whole* loss, the
+#   style term plus total variation (and the content term in a transfer), not the unweighted style distance the
+#   table measures: a run may give up style distance for its other terms. The normalisation above makes the style
+#   weight mean the same for every statistic only on average, and `meancov` splits each layer's weight between its
+#   two components, so its mean term weighs *half* what it weighs in a `mean` run: (1) would lead one to expect the
+#   `mean` run, not `meancov`, to end closer to the mean. (2) These losses are not convex: a run that met the rule
+#   sits where its loss has flattened, which need not be the lowest point it could reach, and `meancov`'s
+#   better-conditioned relative errors may find a better one. The last cell above tells the two apart: it scores
+#   each result that `meancov` beat, and `meancov`'s, under the *beaten run's own objective*. Where `meancov`'s
+#   result scores lower, the beaten run stopped at a worse point of its own objective than one that exists, and
+#   nothing in that objective preferred its result: reason (2), or the budget where the run used it all (each line
+#   says how the beaten run stopped). Where its own result scores lower, that run traded style distance for its
+#   other terms: reason (1).
 #
 # The number of parameters is not the whole story: what matters is *which* moments are kept. Per-channel mean *and
 # standard deviation*, $2C$ numbers per layer, far fewer than the Gram matrix, are known to carry a recognisable
 # style (Li et al., 2017; Huang and Belongie's AdaIN, 2017). The mean lacks any measure of spread, not just
-# parameters. The sliced descriptor of section 6 keeps 256 quantiles along each of $C$ directions and constrains
+# parameters. The sliced descriptor of section 6 keeps a fixed number of quantiles (printed there) along each of $C$ directions and constrains
 # the shape of the marginals, which no Gaussian model can.
 
 # %% [markdown]
@@ -851,7 +909,7 @@ show_pictures([[at_size(MIX[0], SIZE), at_size(MIX[1], SIZE), texture.image,
 
 # %% [markdown]
 # **`sliced`: a sliced Wasserstein loss.** At each layer the features are projected on $C$ fixed random orthonormal
-# directions $R$ (one rotation per layer), and the sorted projections of the image are compared with 256 quantiles
+# directions $R$ (one rotation per layer), and the sorted projections of the image are compared with `statistics.QUANTILES` quantiles (printed)
 # of the style's: for 1-D distributions the squared distance between quantile functions is the squared
 # Wasserstein-2 distance, so the loss is a sliced Wasserstein distance between the feature distributions. The
 # descriptor is not ours: sliced Wasserstein distances for texture mixing are Rabin, Peyré, Delon and Bernot (2011),
@@ -870,6 +928,8 @@ show_pictures([[at_size(TEXTURE, SIZE), texture.image, sliced.image]],
 show_loss_curves([texture, sliced], ["gram", "sliced"])
 
 all_stats = list(statistics.STATISTICS)
+print("sliced: %d quantiles per direction, as many directions as channels"
+      % statistics.QUANTILES)
 print("style distance of each texture under every statistic (smaller is "
       "closer)")
 print("%-10s" % "optimised" + "".join("%12s" % s for s in all_stats))
@@ -888,7 +948,7 @@ for name, result in (("gram", texture), ("sliced", sliced)):
 # (`lasagne_style/adversarial.py`):
 #
 # * `logreg`: $D(f)=\sigma(w^\top f+b)$;
-# * `quadratic`: logit $w^\top f+\sum_{k=1}^{16}a_k(u_k^\top f)^2+b$, a quadratic form of rank 16;
+# * `quadratic`: logit $w^\top f+\sum_{k=1}^{r}a_k(u_k^\top f)^2+b$, a quadratic form of rank $r$ = `rank` (printed below);
 # * `mlp`: two hidden 1×1 layers with ReLU, a non-linear boundary.
 #
 # ### What a logistic-regression D matches: a proof
@@ -916,13 +976,14 @@ for name, result in (("gram", texture), ("sliced", sliced)):
 #    different covariances the log-odds are quadratic in $f$ (quadratic discriminant analysis). To emulate mean and
 #    covariance matching, D needs the features $(f, ff^\top)$: logistic regression on them is again convex, and the
 #    same argument gives $D\equiv\frac12$ optimal iff $\mathbb E[f]$ and $\mathbb E[ff^\top]$ agree, i.e. mean
-#    and covariance. Our `quadratic` D approximates this with a rank-16 form whose directions $u_k$ are learnt (not
-#    convex in $(u,a)$, and it sees at most 16 directions of the second moments at a time).
+#    and covariance. Our `quadratic` D approximates this with a low-rank form whose directions $u_k$ are learnt (not
+#    convex in $(u,a)$, and it sees at most `rank` directions of the second moments at a time).
 # 5. **Per-position weighting.** The image's loss $-\log D(f_m)$ at position $m$ has the gradient
 #    $-(1-D(f_m))\,\nabla_f\,z(f_m)$: positions D already takes for real are barely pushed, those it finds most
-#    fake the most, unlike a fixed statistic, where every position gets the weight $1/M$.
+#    fake the most, unlike a fixed statistic, where every position enters the statistic's average with the same
+#    weight $1/M$ (its gradient then depends on its features only through the statistic's error).
 #
-# By default D takes 5 Adam steps per image step (`d_steps=5`), and only `conv1_1`, `conv2_1` and `conv3_1` are
+# By default D takes `d_steps` Adam steps per image step (the defaults are printed below), and only `conv1_1`, `conv2_1` and `conv3_1` are
 # used (`config.ADVERSARIAL_STYLE_LAYERS`). Adam moves every pixel on its own, so the total-variation term is much
 # stronger than in the L-BFGS-B runs (`AdversarialOptions.tv_weight`). The runs are at `COMPARE_SIZE`, so that
 # they can be set against section 5's `mean` and `meancov` textures of the same style and seed, which were
@@ -930,6 +991,8 @@ for name, result in (("gram", texture), ("sliced", sliced)):
 # what each loss leads to, not of equal budgets.
 
 # %%
+print("defaults:", config.AdversarialOptions())
+print("layers:", ", ".join(config.ADVERSARIAL_STYLE_LAYERS))
 disc_results = {}
 for kind in adversarial.KINDS:
     result = api.synthesize(TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS,
@@ -995,7 +1058,7 @@ for kind, result in disc_results.items():
 # **Which layers.** With $C$ channels and $M$ positions, a D per position has to separate two clouds of $M$ points
 # in $\mathbb R^C$. $2M$ points in general position with $2M\le C+1$ can be split in any way by a hyperplane, so
 # there a linear D separates real from fake whatever the image, and its gradient says nothing about the texture;
-# while $M$ is not much larger than $C$ it nearly can, and a quadratic D, with 16 more directions, more easily. The
+# while $M$ is not much larger than $C$ it nearly can, and a quadratic D, with `rank` more directions, more easily. The
 # cell below prints $M$ and $C$ per layer at this size and how well a least-squares linear classifier separates the
 # style's features from those of the same image shifted by half its size (the same texture), then runs the default
 # (`quadratic`) D with all five Gatys layers instead of three.
@@ -1048,14 +1111,17 @@ print("  logreg, 5 D steps    ", accuracy_summary(disc_results["logreg"]))
 print("  logreg, 1 D step     ", accuracy_summary(one_step))
 
 # %% [markdown]
-# **What a discriminator matches, on Gaussian toy features.** The same machinery on 4-dimensional Gaussian
-# "features" (2000 samples, target mean and covariance known; `adversarial.gaussian_toy`, the run
+# **What a discriminator matches, on Gaussian toy features.** The same machinery on low-dimensional Gaussian
+# "features" (dimension and number of samples printed; target mean and covariance known; `adversarial.gaussian_toy`, the run
 # `tests/test_adversarial.py` asserts on): the relative error of the generated samples' mean and covariance while
 # D and image steps alternate, with 1 and with 5 D steps per image step.
 
 # %%
-toy = {(kind, d): adversarial.gaussian_toy(kind, d, TOY_ITERATIONS)[0]
-       for kind in ("logreg", "quadratic") for d in (1, 5)}
+toy_runs = {(kind, d): adversarial.gaussian_toy(kind, d, TOY_ITERATIONS)
+            for kind in ("logreg", "quadratic") for d in (1, 5)}
+toy = {key: run[0] for key, run in toy_runs.items()}
+print("toy features: %d dimensions, %d samples per side"
+      % toy_runs["logreg", 1][1].shape)
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), dpi=100)
 for (kind, d), trace in toy.items():
     style = dict(color="C0" if kind == "logreg" else "C1",
@@ -1084,8 +1150,9 @@ for (kind, d), trace in toy.items():
 # %% [markdown]
 # **The trade-offs.**
 #
-# * *What the family can see is what gets matched.* On the toy, `logreg` matches the mean and leaves the covariance
-#   error where it started; `quadratic` matches both: the proof above, measured. On the image, compare the
+# * *What the family can see is what gets matched.* On the toy, `logreg` with 5 D steps matches the mean and
+#   leaves the covariance error where it started; `quadratic` reduces both: the proof above, measured (with 1 D step
+#   `logreg` does not settle on the mean at all: the next point). On the image, compare the
 #   `mean`-distance column of the `logreg` texture with section 5's `mean` result, and its Gram distance with the
 #   `gram` one (printed above): the logistic D is the adversarial counterpart of the `mean` statistic in what it can
 #   see, but it gets far less close to the mean than the `mean` statistic's own L-BFGS-B run (compare the two
@@ -1093,13 +1160,21 @@ for (kind, d), trace in toy.items():
 # * *The dynamics do not settle.* The alternation of D and image steps is a two-player game, not a minimisation;
 #   near its equilibrium the joint gradient field rotates, and plain alternating gradient steps circle around the
 #   equilibrium instead of converging (Mescheder, Geiger and Nowozin, 2018, show this for the simplest GAN). The
-#   printed accuracy ranges over the last 100 steps show how far each image run is from D = ½; on the toy, with one D
-#   step per image step D lags behind and the mean error keeps oscillating (the printed second-half range), while
-#   more D steps keep D near its optimum for the current image, which damps the oscillation at 5 times the D cost
-#   (cheap here: the D steps reuse the fake features computed once per image step).
+#   printed accuracy ranges over the last 100 steps show how far each image run is from D = ½. On the toy, for
+#   `logreg`, one D step per image step lets D lag behind and the mean error keeps oscillating over a wide range
+#   (the printed second-half range), while 5 D steps keep D near its optimum for the current image and the
+#   oscillation dies out, at 5 times the D cost (cheap here: the D steps reuse the fake features computed once per
+#   image step). For `quadratic` the printed second-half ranges do not show that damping: more D steps are no
+#   general cure. On the image, the 1-D-step `logreg` run shows the lag directly: its D's accuracy swings over a
+#   wide range and at times drops *below* ½ (printed per layer), i.e. D is fitted to an image that has already
+#   moved on, and its result is further from the style under every measure than the 5-step run's.
 # * *Layers.* Where a layer has about as many channels as positions, or more, D can separate real from fake almost
-#   whatever the image; compare the five-layer run's picture, style distances and accuracies with the three-layer
-#   one above, and the linear separability printed per layer.
+#   whatever the image: the printed linear separability of the style from *itself*, shifted, is near 1 at the
+#   deepest layers. In the five-layer run D's accuracy at those layers stays near 1 to the end, its gradient there
+#   says "different" rather than "how", and the result is much further from the style under every measure than the
+#   three-layer run's (printed). The `mlp` D shows a milder form of the same at `conv3_1`: flexible enough to keep
+#   telling the samples apart (its accuracy there stays high), it ends further from the style than the `quadratic`
+#   D (printed).
 # * *Against fixed statistics.* There is no fixed target: the loss is not a quantity that decreases, so the result
 #   is the last image rather than the best, convergence can only be judged by D's loss and accuracy approaching
 #   those of a constant D (which says only that *this* D cannot separate the samples *now*), and the image is optimised with Adam, whose learning
@@ -1121,9 +1196,11 @@ print("%-58s %6s %7s %10s %12s" % ("result", "size", "evals", "seconds",
 for what, size, evaluations, seconds in TIMINGS:
     print("%-58s %6d %7d %10.1f %12.3f" % (what, size, evaluations, seconds,
                                            seconds / max(evaluations, 1)))
-print("\ntotal %.0f s; machine: %d CPU cores visible; Theano floatX %s; "
-      "device %s" % (sum(t[3] for t in TIMINGS), os.cpu_count(),
-                     theano.config.floatX, theano.config.device))
+print("\nsum of the runs' seconds %.0f s (section 5's ran two at a time, so "
+      "this counts them twice over); wall time of this execution up to here "
+      "%.1f min; machine: %d CPU cores visible; Theano floatX %s; device %s"
+      % (sum(t[3] for t in TIMINGS), (time.time() - STARTED) / 60,
+         os.cpu_count(), theano.config.floatX, theano.config.device))
 
 # %% [markdown]
 # ## 9. References
