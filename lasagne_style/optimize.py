@@ -79,7 +79,10 @@ class Result:
     history : list of dict
         One entry per evaluation: ``eval``, ``loss``, the terms, ``time``.
     stopped : str
-        ``'budget'``, ``'converged'``, ``'interrupted'`` or ``'nonfinite'``.
+        ``'budget'``, ``'converged'`` (the ``tol`` rule or L-BFGS-B's own
+        convergence tests), ``'optimiser'`` (L-BFGS-B gave up without
+        converging, e.g. a line search that found no lower point; see
+        ``message``), ``'interrupted'`` or ``'nonfinite'``.
     message : str
         The optimiser's own words on why it stopped.
     seconds : float
@@ -226,11 +229,15 @@ def minimize(objective, x0, max_evals, progress=None, on_improvement=None,
         _, _, info = scipy.optimize.fmin_l_bfgs_b(
             evaluate, x0.ravel(), bounds=bounds, maxfun=max_evals,
             maxiter=max_evals, m=history_pairs(x0.size), factr=10.0, pgtol=0.0)
-        result.stopped = ("budget" if result.evaluations >= max_evals
-                          else "converged")
         result.message = info.get("task", b"")
         if isinstance(result.message, bytes):
             result.message = result.message.decode()
+        if result.evaluations >= max_evals:
+            result.stopped = "budget"
+        elif result.message.startswith("CONVERGENCE"):
+            result.stopped = "converged"
+        else:  # e.g. a line search that found no lower point
+            result.stopped = "optimiser"
     except _Stop as stop:
         result.stopped = str(stop)
         if result.stopped == "converged":

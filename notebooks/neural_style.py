@@ -70,7 +70,7 @@ SEED = 0
 if FAST:  # a smoke test: tiny images, a few evaluations
     SIZE, ITERS = 48, 5                   # sections 2, 4, 6
     TRANSFER_ITERS, TRADEOFF_ITERS = 5, 3  # section 3 (at SIZE)
-    COMPARE_SIZE, COMPARE_ITERS = 48, 4   # sections 5 and 7
+    COMPARE_SIZE, COMPARE_ITERS = 48, 4   # sections 5 and 7; per level
     COMPARE_LEVELS = 2                    # section 5, coarse to fine
     SEEDS = (0, 1)
     DISC_ITERS = 5
@@ -78,7 +78,7 @@ if FAST:  # a smoke test: tiny images, a few evaluations
 else:     # what `make notebook` runs
     SIZE, ITERS = 256, 300
     TRANSFER_ITERS, TRADEOFF_ITERS = 200, 150
-    COMPARE_SIZE, COMPARE_ITERS = 160, 450  # section 5: per level, at most
+    COMPARE_SIZE, COMPARE_ITERS = 128, 1000  # iters: per level, section 5
     COMPARE_LEVELS = 2
     SEEDS = (0, 1)
     DISC_ITERS = 400
@@ -608,9 +608,9 @@ for label, rgb in candidates[1:]:
 # cross-evaluation that shows what each statistic constrains and what it leaves free. Every run starts from noise
 # (the transfers too, unlike the `default` preset's start from the photo), so that the seed matters.
 #
-# **How long each run goes.** Every run is coarse to fine (`COMPARE_LEVELS` levels, the last at `COMPARE_SIZE`)
-# and each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction
-# over the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at
+# **How long each run goes.** Every run is coarse to fine (`COMPARE_LEVELS` levels, the last at `COMPARE_SIZE`) and
+# each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction over
+# the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at
 # `COMPARE_ITERS` evaluations, a cap set by the notebook's time; the cell prints all of these. The rule's window
 # grows with the run on purpose: Gram textures from noise fall slowly for a long time, and a fixed window would call
 # them converged early. The rule watches the run's *whole* loss, which in a transfer includes the content and
@@ -618,11 +618,15 @@ for label, rgb in candidates[1:]:
 # reached lower losses for the same number of evaluations when this edition was prepared (on a Gram texture of Père
 # Tanguy; the measurements are in the README and not repeated here): coarse to fine, at the cost of the coarse
 # level's evaluations (each cheaper), and L-BFGS-B keeping more (step, gradient) pairs than scipy's default (both
-# numbers printed), at some more time per evaluation. The cells below print, for every run, why it stopped and how
-# far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in
-# mind**: a run that used the whole budget while still falling has not converged, and for it the table compares the
-# statistics at equal budgets. Within the notebook's time, the cap rather than the rule ends most runs on the two
-# paintings: Gram textures from noise keep falling for thousands of evaluations (README).
+# numbers printed), at some more time per evaluation. **Why this size.** The size decides whether the rule can be
+# met in the notebook's time. At the previous edition's larger size, the textures of the two paintings were still
+# falling by several percent per quarter when the cap stopped them, and in the README's much longer runs at that
+# size a Gram texture of Père Tanguy had not flattened to the rule by their end; at `COMPARE_SIZE`, with a first
+# level at half of it, the same texture flattened well below the rule's threshold (README, *Convergence of textures
+# from noise*). Evaluations at this size are also cheaper (section 8 prints their cost), which paid for the higher
+# cap printed below. The cells below print, for every run, why it stopped and how far its loss still fell; the
+# curves show the last level. **Read the cross-evaluation with those numbers in mind**: a run that used the whole
+# budget while still falling has not converged, and for it the table compares the statistics at equal budgets.
 
 # %%
 OPTION1 = ("gram", "mean", "meancov")
@@ -648,9 +652,10 @@ print("%d runs at %d px (%d levels, at most %d evaluations each), %d "
           len(cells), COMPARE_SIZE, COMPARE_LEVELS, COMPARE_ITERS,
           sum(len(c["history"]) for c in cells),
           sum(c["seconds"] for c in cells), len(SEEDS)))
-print("%d of %d runs met the convergence rule at their last level; the "
-      "others used the whole budget" % (
-          sum(c["stopped"] == "converged" for c in cells), len(cells)))
+stops = [c["stopped"] for c in cells]
+print("how the runs' last levels ended: %s (converged: the rule; budget: the "
+      "cap; optimiser: L-BFGS-B gave up)" % ", ".join(
+          "%s %d" % (s, stops.count(s)) for s in sorted(set(stops))))
 print("the rule: stop a level once its best loss fell by less than %g %% over "
       "the last quarter, checked from evaluation %d on; L-BFGS-B keeps %d "
       "(step, gradient) pairs at %d px (scipy's default: %d)" % (
@@ -740,15 +745,20 @@ closest = [(row["results"][measure]["distances"][measure]
            for row in compare_rows for measure in OPTION1]
 print("the run optimised for the measuring statistic is the closest in %d of "
       "%d (row, statistic) cases" % (sum(closest), len(closest)))
+beaten = []  # how each run that was not the closest stopped
 for row in compare_rows:
     for measure in OPTION1:
         best = min(OPTION1, key=lambda s: row["results"][s]["distances"][measure])
         if best != measure:
+            beaten.append(row["results"][measure]["stopped"])
             print("  not in: seed %d %s %s, measured by %s: %s is closer "
-                  "(%.3g vs %.3g)" % (
+                  "(%.3g vs %.3g); the %s run stopped: %s" % (
                       row["seed"], row["kind"], label(row), measure, best,
                       row["results"][best]["distances"][measure],
-                      row["results"][measure]["distances"][measure]))
+                      row["results"][measure]["distances"][measure], measure,
+                      beaten[-1]))
+print("of the %d runs that were not the closest, %d met the convergence rule"
+      % (len(beaten), beaten.count("converged")))
 
 # %%
 # Where meancov ended closer under another statistic's measure: score its
@@ -865,24 +875,22 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 #   $G/M=\Sigma+\mu\mu^\top$, the Gram matrix; their off-diagonal entries measure how far a run with two targets
 #   got relative to runs with one: ratios of small residuals, which can be large without contradicting the theory,
 #   and which depend on how converged each run is (the loss curves above).
-# * *The closest-run check fails, and not only for want of convergence.* In every row printed above as "not in",
-#   the `meancov` result is closer to the style under another statistic's measure (Gram, and often the mean) than
-#   the run optimised for that measure; the `meancov` row's Gram entry of the summary is below 1 for both seeds.
-#   Part of it is the budget: the Père Tanguy and Night Café textures used all their evaluations while still falling
-#   by several percent per quarter. But it also happens in rows whose runs all met the convergence rule (the brick
-#   wall textures, the Roebling bridge transfers). Two reasons remain. (1) Each run minimises its *whole* loss, the
-#   style term plus total variation (and the content term in a transfer), not the unweighted style distance the
-#   table measures: a run may give up style distance for its other terms. The normalisation above makes the style
-#   weight mean the same for every statistic only on average, and `meancov` splits each layer's weight between its
-#   two components, so its mean term weighs *half* what it weighs in a `mean` run: (1) would lead one to expect the
-#   `mean` run, not `meancov`, to end closer to the mean. (2) These losses are not convex: a run that met the rule
-#   sits where its loss has flattened, which need not be the lowest point it could reach, and `meancov`'s
-#   better-conditioned relative errors may find a better one. The last cell above tells the two apart: it scores
-#   each result that `meancov` beat, and `meancov`'s, under the *beaten run's own objective*. Where `meancov`'s
-#   result scores lower, the beaten run stopped at a worse point of its own objective than one that exists, and
-#   nothing in that objective preferred its result: reason (2), or the budget where the run used it all (each line
-#   says how the beaten run stopped). Where its own result scores lower, that run traded style distance for its
-#   other terms: reason (1).
+# * *Where the closest-run check fails.* Each "not in" line above names the result that is closer to the style under
+#   another statistic's measure than the run optimised for that measure, and says how the beaten run stopped; the
+#   count under them says how many beaten runs met the convergence rule. Where the beaten run stopped otherwise (the
+#   cap, or L-BFGS-B giving up), it may simply not have got there. Where it met the rule, two reasons remain. (1)
+#   Each run minimises its *whole* loss, the style term plus total variation (and the content term in a transfer),
+#   not the unweighted style distance the table measures: a run may give up style distance for its other terms. The
+#   normalisation above makes the style weight mean the same for every statistic only on average, and `meancov`
+#   splits each layer's weight between its two components, so its mean term weighs *half* what it weighs in a `mean`
+#   run: (1) would lead one to expect the `mean` run, not `meancov`, to end closer to the mean. (2) These losses are
+#   not convex: a run that met the rule sits where its loss has flattened, which need not be the lowest point it
+#   could reach, and `meancov`'s better-conditioned relative errors may find a better one. The last cell above tells
+#   the two apart: it scores each result that `meancov` beat, and `meancov`'s, under the *beaten run's own
+#   objective*. Where `meancov`'s result scores lower, the beaten run stopped at a worse point of its own objective
+#   than one that exists, and nothing in that objective preferred its result: reason (2), or the budget where the
+#   run used it all (each line says how the beaten run stopped). Where its own result scores lower, that run traded
+#   style distance for its other terms: reason (1).
 #
 # The number of parameters is not the whole story: what matters is *which* moments are kept. Per-channel mean *and
 # standard deviation*, $2C$ numbers per layer, far fewer than the Gram matrix, are known to carry a recognisable

@@ -38,6 +38,23 @@ def test_bounds_are_respected(rng):
     assert result.stopped == "converged"
 
 
+def test_a_failed_line_search_is_not_called_converged(rng):
+    # a gradient pointing uphill: every step along -grad raises the loss,
+    # so L-BFGS-B's line search fails long before the budget
+    def uphill(x):
+        loss = float(np.sum(x.astype(np.float64) ** 2))
+        return loss, {"content": loss, "style": 0.0, "tv": 0.0}, -2 * x
+
+    shape = (1, 3, 4, 4)
+    start = rng.uniform(-50, 50, shape).astype(np.float32)
+    result = optimize.minimize(uphill, start, 200)
+    assert result.evaluations < 200
+    assert result.stopped == "optimiser"
+    assert "ABNORMAL" in result.message
+    # the best image is still the start, the lowest loss it saw
+    np.testing.assert_array_equal(result.x, start)
+
+
 def test_budget_counts_evaluations(rng):
     shape = (1, 3, 4, 4)
     objective = Quadratic(rng.uniform(-50, 50, shape) ** 3)
