@@ -346,6 +346,9 @@ def _run(args):
         print("stopped: %s; the last good image is in %s%s"
               % (result.message, args.output, resume), file=sys.stderr)
         return 1
+    if result.stopped == "optimiser":
+        print("note: L-BFGS-B ended the last level itself before --iters: %s"
+              % result.message, file=sys.stderr)
     return 0
 
 

@@ -611,22 +611,22 @@ for label, rgb in candidates[1:]:
 # **How long each run goes.** Every run is coarse to fine (`COMPARE_LEVELS` levels, the last at `COMPARE_SIZE`) and
 # each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction over
 # the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at
-# `COMPARE_ITERS` evaluations, a cap set by the notebook's time; the cell prints all of these. The rule's window
-# grows with the run on purpose: Gram textures from noise fall slowly for a long time, and a fixed window would call
-# them converged early. The rule watches the run's *whole* loss, which in a transfer includes the content and
-# variation terms: a run that met it has flattened its objective, not necessarily its style term. Two choices
-# reached lower losses for the same number of evaluations when this edition was prepared (on a Gram texture of Père
-# Tanguy; the measurements are in the README and not repeated here): coarse to fine, at the cost of the coarse
-# level's evaluations (each cheaper), and L-BFGS-B keeping more (step, gradient) pairs than scipy's default (both
-# numbers printed), at some more time per evaluation. **Why this size.** The size decides whether the rule can be
-# met in the notebook's time. At the previous edition's larger size, the textures of the two paintings were still
-# falling by several percent per quarter when the cap stopped them, and in the README's much longer runs at that
-# size a Gram texture of Père Tanguy had not flattened to the rule by their end; at `COMPARE_SIZE`, with a first
-# level at half of it, the same texture flattened well below the rule's threshold (README, *Convergence of textures
-# from noise*). Evaluations at this size are also cheaper (section 8 prints their cost), which paid for the higher
-# cap printed below. The cells below print, for every run, why it stopped and how far its loss still fell; the
-# curves show the last level. **Read the cross-evaluation with those numbers in mind**: a run that used the whole
-# budget while still falling has not converged, and for it the table compares the statistics at equal budgets.
+# `COMPARE_ITERS` evaluations, a cap set by the notebook's time, or earlier if L-BFGS-B ends it itself (printed as
+# `optimiser`); the cell prints all of these. The rule's window grows with the run on purpose: Gram textures from
+# noise fall slowly for a long time, and a fixed window would call them converged early. The rule watches the run's
+# *whole* loss, which in a transfer includes the content and variation terms: a run that met it has flattened its
+# objective, not necessarily its style term. Two choices reached lower losses for the same number of evaluations
+# when this edition was prepared (on a Gram texture of Père Tanguy; the measurements are in the README and not
+# repeated here): coarse to fine, at the cost of the coarse level's evaluations (each cheaper), and L-BFGS-B keeping
+# more (step, gradient) pairs than scipy's default (both numbers printed), at some more time per evaluation. **Why
+# this size.** The size decides whether the rule can be met in the notebook's time. In the README's measurements at
+# a larger size, a Gram texture of Père Tanguy had not flattened to the rule after much longer runs than this
+# notebook can afford; at `COMPARE_SIZE`, with a first level at half of it, the same texture flattened below the
+# threshold when both levels had long, equal budgets, but with the rule and a capped first level its last level
+# needed more evaluations than the cap here (README, *The same at smaller sizes*). The cells below print, for every
+# run, whether it met the rule within `COMPARE_ITERS`, why it stopped and how far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in
+# mind**: a run that used the whole budget while still falling has not converged, and for it the table shows where
+# it got within its evaluations, not where it was going.
 
 # %%
 OPTION1 = ("gram", "mean", "meancov")
@@ -867,8 +867,8 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 #
 # * *Pictures.* The `mean` results keep the palette and the kinds of strokes; compare their contrast and the
 #   crispness of structure (brick joints, brush strokes) with the `gram` and `meancov` columns.
-# * *Cross-evaluation.* Results optimised for the mean are much further from the style's Gram matrices and
-#   covariances than results optimised for those: the mean leaves the second moments free, and the second moments
+# * *Cross-evaluation.* The printed ratios say how much further results optimised for the mean are from the style's
+#   Gram matrices and covariances than results optimised for those: the mean leaves the second moments free, and the second moments
 #   are what contrast and crisp structure (which features occur together) are made of. The other way round, the
 #   `gram` row's `mean` entry says how far Gram matching left the mean, which $G/M$ bounds but does not fix (section
 #   4, check (d)). The `meancov` results match the mean (one of their components) and, through
@@ -883,14 +883,15 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 #   not the unweighted style distance the table measures: a run may give up style distance for its other terms. The
 #   normalisation above makes the style weight mean the same for every statistic only on average, and `meancov`
 #   splits each layer's weight between its two components, so its mean term weighs *half* what it weighs in a `mean`
-#   run: (1) would lead one to expect the `mean` run, not `meancov`, to end closer to the mean. (2) These losses are
-#   not convex: a run that met the rule sits where its loss has flattened, which need not be the lowest point it
-#   could reach, and `meancov`'s better-conditioned relative errors may find a better one. The last cell above tells
-#   the two apart: it scores each result that `meancov` beat, and `meancov`'s, under the *beaten run's own
-#   objective*. Where `meancov`'s result scores lower, the beaten run stopped at a worse point of its own objective
-#   than one that exists, and nothing in that objective preferred its result: reason (2), or the budget where the
-#   run used it all (each line says how the beaten run stopped). Where its own result scores lower, that run traded
-#   style distance for its other terms: reason (1).
+#   run: where `meancov` is the closer result under the mean's own measure, (1) would lead one to expect the
+#   opposite. (2) These losses are not convex: a run that met the rule sits where its loss has flattened, which need
+#   not be the lowest point it could reach, and `meancov`'s better-conditioned relative errors may find a better
+#   one. For the cases where `meancov` is the closer result, the last cell above tells the two apart: it scores each
+#   result that `meancov` beat, and `meancov`'s, under the *beaten run's own objective*. Where `meancov`'s result
+#   scores lower, the beaten run stopped at a worse point of its own objective than one that exists, and nothing in
+#   that objective preferred its result: reason (2), or the budget or L-BFGS-B's own stop where the run ended so
+#   (each line says how the beaten run stopped). Where its own result scores lower, that run traded style distance
+#   for its other terms: reason (1).
 #
 # The number of parameters is not the whole story: what matters is *which* moments are kept. Per-channel mean *and
 # standard deviation*, $2C$ numbers per layer, far fewer than the Gram matrix, are known to carry a recognisable
