@@ -202,7 +202,7 @@ def _optimiser(run, convolution, adversarial_options):
 def _check_run(run, convolution, adversarial_options):
     """Cross-argument checks, before anything is compiled."""
     config.choice("convolution", convolution, config.CONVOLUTIONS)
-    run.iters = config.positive_int("iters", run.iters)
+    run.iters = config.evaluation_budget(run.iters, run.levels)
     run.tol = config.tolerance(run.tol)
     run.save_every = config.positive_int("save_every", run.save_every) \
         if run.save_every else 0
@@ -236,8 +236,9 @@ def stylize(content, style, size=512, iters=300, preset="default",
     style : path or array, or a list of them
         Resized to the same longer side. Several styles are mixed by
         averaging their statistics with the weights ``style_blend``.
-    iters : int
-        Number of loss-and-gradient evaluations (per level).
+    iters : int or sequence of int
+        Number of loss-and-gradient evaluations per level (at most), or one
+        number per level of ``multiscale``, coarsest first.
     preset : {'default', 'recipe'}
         Weight set; ``content_weight`` etc. override single weights, and
         ``config_changes`` any other :class:`lasagne_style.config.LossConfig`
@@ -264,7 +265,8 @@ def stylize(content, style, size=512, iters=300, preset="default",
         single run at ``size``; with L levels the first run is at ``size /
         2**(L-1)`` and each next one, at twice the size, starts from the
         previous result upsampled. Every level gets ``iters`` evaluations
-        (fewer with ``tol``).
+        (its own entry of ``iters`` if it is a sequence; fewer with
+        ``tol``).
     tol : float
         Stop a level before ``iters`` once its best loss fell by less than
         ``tol`` (relative) over the last quarter of its evaluations, checked

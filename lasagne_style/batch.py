@@ -36,6 +36,8 @@ from . import checkpoint
 from .errors import UserError
 
 COMMANDS = ("transfer", "texture")
+#: Options that take one comma-separated argument: a JSON list becomes it.
+COMMA_LIST_OPTIONS = ("--iters", "--style-layers", "--content-layers")
 
 
 def read_manifest(path):
@@ -77,7 +79,10 @@ def job_argv(job):
     argv += ["-o", str(job.pop("output")), "--quiet"]
     for key, value in job.items():
         flag = "--" + key.replace("_", "-")
-        argv += [flag] + (value if isinstance(value, list) else [str(value)])
+        if isinstance(value, list) and flag in COMMA_LIST_OPTIONS:
+            value = ",".join(map(str, value))
+        argv += [flag] + ([str(v) for v in value] if isinstance(value, list)
+                          else [str(value)])
     return argv
 
 

@@ -48,6 +48,12 @@ _style_scale = _number_type(float, config.style_scale,
 _tol = _number_type(float, config.tolerance, "a number in [0, 1)")
 
 
+def _iters(text):
+    """``--iters``: ``N`` (every level) or ``N1,N2,...`` (one per level)."""
+    numbers = [_positive_int(part) for part in text.split(",")]
+    return numbers[0] if len(numbers) == 1 else tuple(numbers)
+
+
 def _checked(check):
     """An argparse type from a :mod:`lasagne_style.config` validator: the
     CLI refuses what the API would, with the same words."""
@@ -101,8 +107,10 @@ def _add_run_options(p, default_size):
     p.add_argument("--size", type=_positive_int, default=default_size,
                    help="longer side of the output in pixels (default "
                         "%(default)s)")
-    p.add_argument("--iters", type=_positive_int, default=300,
-                   help="loss evaluations (default %(default)s)")
+    p.add_argument("--iters", type=_iters, default=300, metavar="N[,N...]",
+                   help="loss evaluations per level (default %(default)s), "
+                        "or one number per --multiscale level, coarsest "
+                        "first (e.g. 2400,800)")
     p.add_argument("--seed", type=_seed, help="random seed (default: random, "
                    "printed and stored in the PNG)")
     p.add_argument("--save-every", type=_positive_int, default=0, metavar="N",
@@ -113,7 +121,8 @@ def _add_run_options(p, default_size):
     p.add_argument("--multiscale", type=_positive_int, default=1,
                    metavar="LEVELS", help="coarse to fine: start at size / "
                    "2**(LEVELS-1), double the size at each level, --iters "
-                   "evaluations per level (default 1: off)")
+                   "evaluations per level or each level's own (default 1: "
+                   "off)")
     p.add_argument("--tol", type=_tol, default=0.0, metavar="T",
                    help="stop a level early once its best loss fell by less "
                         "than T (relative, e.g. 0.01) over the last quarter "
@@ -204,8 +213,9 @@ def build_parser():
     p.add_argument("--no-textures", action="store_true",
                    help="only the stylization rows")
     p.add_argument("--size", type=_positive_int, default=256)
-    p.add_argument("--iters", type=_positive_int, default=200,
-                   help="evaluations per run (per level), at most")
+    p.add_argument("--iters", type=_iters, default=200, metavar="N[,N...]",
+                   help="evaluations per run and level, at most (or one "
+                        "number per --multiscale level)")
     p.add_argument("--multiscale", type=_positive_int, default=1,
                    metavar="LEVELS")
     p.add_argument("--tol", type=_tol, default=0.0, metavar="T")

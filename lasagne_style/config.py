@@ -85,6 +85,18 @@ def positive_int(name, value):
     return int(value)
 
 
+def evaluation_budget(value, levels):
+    """``iters`` checked: a positive int (the budget of every level), or a
+    list or tuple of them, one per level of a ``levels``-level run, coarsest
+    first (returned as a tuple)."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != levels:
+            raise UserError("iters: give one number, or one per level (%d "
+                            "for %d levels)" % (len(value), levels))
+        return tuple(positive_int("iters", v) for v in value)
+    return positive_int("iters", value)
+
+
 def number(name, value, positive=False):
     """``value`` as a finite float >= 0 (> 0 if ``positive``); numpy
     numbers are accepted, bools and strings are not."""

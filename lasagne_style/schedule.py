@@ -3,7 +3,9 @@ optimiser, which it calls once per level through the small
 :class:`lasagne_style.optimize.Optimiser` interface (L-BFGS-B or the
 adversarial loop).
 
-Each level gets ``iters`` evaluations (fewer if it meets ``tol``, see
+Each level gets ``iters`` evaluations, or its own entry of ``iters`` (a
+tuple, one per level: coarse evaluations are cheap, so a coarse level can
+afford many more), fewer if it meets ``tol`` (see
 :func:`lasagne_style.optimize.minimize`) and starts from the previous level's
 result, upsampled at float precision; the style follows the output's size at
 every level (its longer side ``style_scale`` times the output's), and so do
@@ -34,7 +36,8 @@ class Run:
     styles: list                #: RGB uint8 arrays, as given
     content: object = None      #: RGB uint8 at the final size (None: texture)
     init: object = "noise"      #: 'noise', 'content' or an RGB uint8 array
-    iters: int = 300            #: evaluations per level (at most)
+    iters: object = 300         #: evaluations per level (at most): an int,
+    #:                             or a tuple of ints, one per level
     tol: float = 0.0            #: convergence rule per level (0: off)
     levels: int = 1
     seed: int = 0
@@ -48,6 +51,11 @@ class Run:
     masks: list = None          #: one (H, W) float mask in 0..1 per style
     style_masks: list = None    #: None, or one per style (None: whole style)
     options: dict = dataclasses.field(default_factory=dict)  #: as recorded
+
+    def iters_at(self, level):
+        """The evaluation budget of ``level`` (0: coarsest)."""
+        return self.iters[level] if isinstance(self.iters, tuple) \
+            else self.iters
 
     @property
     def shapes(self):
@@ -190,7 +198,7 @@ def execute(run, optimiser, progress=None):
     if state:
         first, done, x = state["level"], state["evaluations"], state["x"]
         history, seconds = state["history"], state["seconds"]
-        if done >= run.iters and first == run.levels - 1:
+        if done >= run.iters_at(first) and first == run.levels - 1:
             raise UserError("checkpoint %s already has %d evaluations: give a "
                             "larger --iters to continue" % (run.resume, done))
     for level in range(first, run.levels):
@@ -215,7 +223,8 @@ def execute(run, optimiser, progress=None):
             saver.intermediate(result.x, level, evaluations, entries,
                                total_seconds)
 
-        result = optimiser.run(x0, max(run.iters - done, 1), progress,
+        budget = max(run.iters_at(level) - done, 1)
+        result = optimiser.run(x0, budget, progress,
                                keep if optimiser.resumable else None,
                                run.save_every)
         history, seconds, evaluations = so_far(result)

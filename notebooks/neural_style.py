@@ -70,7 +70,7 @@ SEED = 0
 if FAST:  # a smoke test: tiny images, a few evaluations
     SIZE, ITERS = 48, 5                   # sections 2, 4, 6
     TRANSFER_ITERS, TRADEOFF_ITERS = 5, 3  # section 3 (at SIZE)
-    COMPARE_SIZE, COMPARE_ITERS = 48, 4   # sections 5 and 7; per level
+    COMPARE_SIZE, COMPARE_ITERS = 48, (6, 4)  # sections 5 and 7; per level
     COMPARE_LEVELS = 2                    # section 5, coarse to fine
     SEEDS = (0, 1)
     DISC_ITERS = 5
@@ -78,7 +78,8 @@ if FAST:  # a smoke test: tiny images, a few evaluations
 else:     # what `make notebook` runs
     SIZE, ITERS = 256, 300
     TRANSFER_ITERS, TRADEOFF_ITERS = 200, 150
-    COMPARE_SIZE, COMPARE_ITERS = 128, 1000  # iters: per level, section 5
+    COMPARE_SIZE = 128                    # sections 5 and 7
+    COMPARE_ITERS = (2400, 1200)          # section 5: cap of each level
     COMPARE_LEVELS = 2
     SEEDS = (0, 1)
     DISC_ITERS = 400
@@ -610,9 +611,10 @@ for label, rgb in candidates[1:]:
 #
 # **How long each run goes.** Every run is coarse to fine (`COMPARE_LEVELS` levels, the last at `COMPARE_SIZE`) and
 # each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction over
-# the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at
-# `COMPARE_ITERS` evaluations, a cap set by the notebook's time, or earlier if L-BFGS-B ends it itself (printed as
-# `optimiser`); the cell prints all of these. The rule's window grows with the run on purpose: Gram textures from
+# the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at its
+# cap in `COMPARE_ITERS` (one per level, coarsest first; set by the notebook's time), or earlier if L-BFGS-B ends it
+# itself (printed as `optimiser`); the cell prints all of these. The first level gets the larger cap: it has a quarter
+# of the pixels, so its evaluations cost much less, and the further it gets the less the last level has left to do. The rule's window grows with the run on purpose: Gram textures from
 # noise fall slowly for a long time, and a fixed window would call them converged early. The rule watches the run's
 # *whole* loss, which in a transfer includes the content and variation terms: a run that met it has flattened its
 # objective, not necessarily its style term. Two choices reached lower losses for the same number of evaluations
@@ -622,9 +624,10 @@ for label, rgb in candidates[1:]:
 # this size.** The size decides whether the rule can be met in the notebook's time. In the README's measurements at
 # a larger size, a Gram texture of Père Tanguy had not flattened to the rule after much longer runs than this
 # notebook can afford; at `COMPARE_SIZE`, with a first level at half of it, the same texture flattened below the
-# threshold when both levels had long, equal budgets, but with the rule and a capped first level its last level
-# needed more evaluations than the cap here (README, *The same at smaller sizes*). The cells below print, for every
-# run, whether it met the rule within `COMPARE_ITERS`, why it stopped and how far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in
+# threshold when both levels had long, equal budgets, but with the rule and a first level capped as low as the last
+# one, its last level needed many more evaluations (README, *The same at smaller sizes*): hence the larger first cap. The cells below print, for every
+# run, whether it met the rule within its caps, why it stopped and how far its loss still fell; the curves show the
+# last level. **Read the cross-evaluation with those numbers in
 # mind**: a run that used the whole budget while still falling has not converged, and for it the table shows where
 # it got within its evaluations, not where it was going.
 
@@ -647,9 +650,10 @@ for row in compare_rows:
         TIMINGS.append(("compare, seed %d: %s %s, %s" % (
             row["seed"], row["kind"], compare.short_name(row["content"] or row["style"]),
             stat), COMPARE_SIZE, len(cell["history"]), cell["seconds"]))
-print("%d runs at %d px (%d levels, at most %d evaluations each), %d "
-      "evaluations in all, %.0f s of run time in %d processes" % (
-          len(cells), COMPARE_SIZE, COMPARE_LEVELS, COMPARE_ITERS,
+print("%d runs at %d px (%d levels, at most %s evaluations, coarsest first), "
+      "%d evaluations in all, %.0f s of run time in %d processes" % (
+          len(cells), COMPARE_SIZE, COMPARE_LEVELS,
+          " + ".join(map(str, COMPARE_ITERS)),
           sum(len(c["history"]) for c in cells),
           sum(c["seconds"] for c in cells), len(SEEDS)))
 stops = [c["stopped"] for c in cells]
@@ -996,7 +1000,7 @@ for name, result in (("gram", texture), ("sliced", sliced)):
 # used (`config.ADVERSARIAL_STYLE_LAYERS`). Adam moves every pixel on its own, so the total-variation term is much
 # stronger than in the L-BFGS-B runs (`AdversarialOptions.tv_weight`). The runs are at `COMPARE_SIZE`, so that
 # they can be set against section 5's `mean` and `meancov` textures of the same style and seed, which were
-# optimised differently (L-BFGS-B, coarse to fine, up to `COMPARE_ITERS` evaluations per level): a comparison of
+# optimised differently (L-BFGS-B, coarse to fine, up to `COMPARE_ITERS` evaluations): a comparison of
 # what each loss leads to, not of equal budgets.
 
 # %%

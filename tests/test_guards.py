@@ -86,6 +86,10 @@ def test_output_over_the_checkpoint_is_refused(tmp_path, capsys,
      "image not found"),
     (["-o", "{tmp}/x.png", "--stat", "disc", "--multiscale", "2"],
      "--multiscale, --resume and --tol work with"),
+    (["-o", "{tmp}/x.png", "--iters", "5,3"],
+     "iters: give one number, or one per level (2 for 1 levels)"),
+    (["-o", "{tmp}/x.png", "--iters", "5,0", "--multiscale", "2"],
+     "argument --iters: expected a positive integer, got '0'"),
 ])
 def test_bad_paths_and_options_fail_before_any_work(extra, message, tmp_path,
                                                     capsys, no_compiling):

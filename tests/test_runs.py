@@ -89,6 +89,27 @@ def test_coarse_to_fine_levels_and_resume_across_levels(tmp_path):
     assert [h["size"] for h in resumed.history] == [32] * 5 + [64] * 5
 
 
+def test_each_level_its_own_budget_also_after_a_resume(tmp_path):
+    out = tmp_path / "ms.png"
+    log = tmp_path / "ms.json"
+    argv = ["texture", sample("cork.png"), "-o", str(out), "--size", "64",
+            "--iters", "7,3", "--multiscale", "2", "--seed", "2", "-q",
+            "--log", str(log)]
+    assert cli.main(argv) == 0
+    sizes = [h["size"] for h in json.loads(log.read_text())["history"]]
+    assert sizes == [32] * 7 + [64] * 3
+    # interrupted in the coarse level, resumed: the same budgets
+    stopped = api.synthesize(sample("cork.png"), size=64, iters=[7, 3],
+                             multiscale=2, seed=2, output=str(out),
+                             progress=interrupt_at(4))
+    assert stopped.stopped == "interrupted"
+    resumed = api.synthesize(sample("cork.png"), size=64, iters=(7, 3),
+                             multiscale=2, seed=2, output=str(out),
+                             progress=False,
+                             resume=str(tmp_path / "ms.ckpt.npz"))
+    assert [h["size"] for h in resumed.history] == [32] * 7 + [64] * 3
+
+
 def test_coarse_to_fine_needs_room_for_its_coarsest_level():
     with pytest.raises(UserError, match="at least 64 pixels"):
         api.synthesize(sample("cork.png"), size=48, iters=2, multiscale=3,

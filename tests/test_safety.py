@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, alive, sample
-from lasagne_style import batch, checkpoint, compare, files, images, plots
+from lasagne_style import (batch, checkpoint, cli, compare, files, images,
+                           plots)
 from lasagne_style import vgg_weights as weights
 from lasagne_style.errors import UserError
 
@@ -250,6 +251,20 @@ def test_manifest_with_a_byte_order_mark(tmp_path, name):
     assert [dict(j) for j in jobs] == [dict(command="texture", style="s.png",
                                             output="o.png")]
     assert batch.job_argv(jobs[0])[:4] == ["texture", "s.png", "-o", "o.png"]
+
+
+def test_json_lists_become_the_cli_arguments():
+    argv = batch.job_argv({"command": "texture", "style": ["a.png", "b.png"],
+                           "output": "o.png", "iters": [2400, 800],
+                           "style_layers": ["conv1_1", "conv2_1"],
+                           "style_blend": [0.7, 0.3], "multiscale": 2})
+    assert argv == ["texture", "a.png", "b.png", "-o", "o.png", "--quiet",
+                    "--iters", "2400,800", "--style-layers",
+                    "conv1_1,conv2_1", "--style-blend", "0.7", "0.3",
+                    "--multiscale", "2"]
+    # what the CLI makes of them
+    args = cli.build_parser().parse_args(argv)
+    assert args.iters == (2400, 800) and args.style_blend == [0.7, 0.3]
 
 
 def test_plan_resumes_interrupted_jobs_and_skips_done_ones(tmp_path):
