@@ -217,7 +217,9 @@ def _check_run(run, convolution, adversarial_options):
         run.options = dict(run.options, disc=dataclasses.asdict(options))
     elif adversarial_options is not None:
         raise UserError("discriminator options need statistic 'disc'")
-    run.options = dict(run.options, multiscale=run.levels, tol=run.tol)
+    # as validated: plain ints and floats for the PNG's JSON metadata
+    run.options = dict(run.options, iters=run.iters, multiscale=run.levels,
+                       tol=run.tol)
 
 
 def stylize(content, style, size=512, iters=300, preset="default",
@@ -236,7 +238,7 @@ def stylize(content, style, size=512, iters=300, preset="default",
     style : path or array, or a list of them
         Resized to the same longer side. Several styles are mixed by
         averaging their statistics with the weights ``style_blend``.
-    iters : int or sequence of int
+    iters : int, or list or tuple of int
         Number of loss-and-gradient evaluations per level (at most), or one
         number per level of ``multiscale``, coarsest first.
     preset : {'default', 'recipe'}

@@ -91,8 +91,9 @@ def evaluation_budget(value, levels):
     first (returned as a tuple)."""
     if isinstance(value, (list, tuple)):
         if len(value) != levels:
-            raise UserError("iters: give one number, or one per level (%d "
-                            "for %d levels)" % (len(value), levels))
+            raise UserError("iters: %d numbers for %d level%s; give one, or "
+                            "one per --multiscale level"
+                            % (len(value), levels, "s" * (levels > 1)))
         return tuple(positive_int("iters", v) for v in value)
     return positive_int("iters", value)
 

@@ -199,8 +199,9 @@ def execute(run, optimiser, progress=None):
         first, done, x = state["level"], state["evaluations"], state["x"]
         history, seconds = state["history"], state["seconds"]
         if done >= run.iters_at(first) and first == run.levels - 1:
-            raise UserError("checkpoint %s already has %d evaluations: give a "
-                            "larger --iters to continue" % (run.resume, done))
+            raise UserError("checkpoint %s already has %d evaluations at the "
+                            "last level: give it a larger --iters to continue"
+                            % (run.resume, done))
     for level in range(first, run.levels):
         shape = shapes[level]
         x0 = (run.start_image(shape, seed) if x is None

@@ -87,7 +87,8 @@ def test_output_over_the_checkpoint_is_refused(tmp_path, capsys,
     (["-o", "{tmp}/x.png", "--stat", "disc", "--multiscale", "2"],
      "--multiscale, --resume and --tol work with"),
     (["-o", "{tmp}/x.png", "--iters", "5,3"],
-     "iters: give one number, or one per level (2 for 1 levels)"),
+     "iters: 2 numbers for 1 level; give one, or one per --multiscale "
+     "level"),
     (["-o", "{tmp}/x.png", "--iters", "5,0", "--multiscale", "2"],
      "argument --iters: expected a positive integer, got '0'"),
 ])

@@ -110,6 +110,30 @@ def test_each_level_its_own_budget_also_after_a_resume(tmp_path):
     assert [h["size"] for h in resumed.history] == [32] * 7 + [64] * 3
 
 
+def test_a_resume_in_the_last_level_counts_against_its_own_budget(tmp_path):
+    out = str(tmp_path / "ms.png")
+    args = dict(size=64, multiscale=2, seed=2, output=out)
+    calls = []
+
+    def interrupt_at_the_ninth(*_):  # the 2nd evaluation of the 64 px level
+        calls.append(1)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+    api.synthesize(sample("cork.png"), iters=(7, 3),
+                   progress=interrupt_at_the_ninth, **args)
+    ckpt = str(tmp_path / "ms.ckpt.npz")
+    with np.load(ckpt) as data:
+        assert json.loads(str(data["state"]))["evaluations"] == 2
+    # the last level's budget is the last number: 2 spent, 2 more allowed
+    with pytest.raises(UserError, match="already has 2 evaluations at the "
+                       "last level"):
+        api.synthesize(sample("cork.png"), iters=(100, 2), progress=False,
+                       resume=ckpt, **args)
+    resumed = api.synthesize(sample("cork.png"), iters=(1, 4),
+                             progress=False, resume=ckpt, **args)
+    assert [h["size"] for h in resumed.history] == [32] * 7 + [64] * 4
+
+
 def test_coarse_to_fine_needs_room_for_its_coarsest_level():
     with pytest.raises(UserError, match="at least 64 pixels"):
         api.synthesize(sample("cork.png"), size=48, iters=2, multiscale=3,
