@@ -243,7 +243,7 @@ def execute(run, optimiser, progress=None):
     if x.shape[2:] != run.shape:  # stopped at a coarse level
         x = result.x = images.resize_preprocessed(x, run.shape)
         run.set_targets(optimiser, run.shape)
-    _save_final(saver, result, x, optimiser)
+    _save_final(saver, result, x, optimiser, evaluations)
     result.image = saver.final_rgb(x)
     result.seed, result.config = seed, run.config
     # what was saved is 8-bit: report its own losses too
@@ -260,15 +260,21 @@ def _try_checkpoint(saver, x, level, evaluations, history, seconds):
         return None
 
 
-def _save_final(saver, result, x, optimiser):
-    """Save the result; if that fails, keep it in a checkpoint."""
+def _save_final(saver, result, x, optimiser, evaluations):
+    """Save the result; if that fails, keep it in a checkpoint: the one an
+    interrupted run wrote, or one written now for a finished run (at the last
+    level, with its ``evaluations`` there)."""
     try:
         saver.image(x)
     except UserError as e:
-        kept = optimiser.resumable and _try_checkpoint(
-            saver, x, len(saver.run.shapes) - 1, result.evaluations,
-            result.history, result.seconds)
+        kept, last = result.checkpoint, saver.run.levels - 1
+        finished = result.stopped not in ("interrupted", "nonfinite")
+        if finished and optimiser.resumable:
+            kept = _try_checkpoint(saver, x, last, evaluations,
+                                   result.history, result.seconds)
         if kept:
+            spent = finished and evaluations >= saver.run.iters_at(last)
             raise UserError("%s; the result is kept in %s: free space and "
-                            "resume from it" % (e, kept))
+                            "resume from it%s" % (e, kept, (
+                                " with a larger --iters" if spent else "")))
         raise

@@ -134,6 +134,35 @@ def test_a_resume_in_the_last_level_counts_against_its_own_budget(tmp_path):
     assert [h["size"] for h in resumed.history] == [32] * 7 + [64] * 4
 
 
+def test_a_failed_final_save_keeps_the_result_in_a_true_checkpoint(
+        tmp_path, monkeypatch):
+    out = str(tmp_path / "ms.png")
+    ckpt = str(tmp_path / "ms.ckpt.npz")
+    args = dict(size=64, multiscale=2, seed=2, output=out, iters=(7, 5))
+    calls = []
+
+    def interrupt_at_the_ninth(*_):  # the 2nd evaluation of the 64 px level
+        calls.append(1)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+    api.synthesize(sample("cork.png"), progress=interrupt_at_the_ninth,
+                   **args)
+
+    def disk_full(*_args, **_kwargs):
+        raise UserError("cannot write %s (No space left on device)" % out)
+    monkeypatch.setattr(images, "save_image", disk_full)
+    with pytest.raises(UserError, match="kept in .*ms.ckpt.npz: free space "
+                       "and resume from it with a larger --iters$"):
+        api.synthesize(sample("cork.png"), progress=False, resume=ckpt,
+                       **args)
+    # the last level's 2 + 3 evaluations, its image at full size
+    with np.load(ckpt) as data:
+        state = json.loads(str(data["state"]))
+        assert data["x"].shape == (1, 3, 64, 64)
+    assert state["level"] == 1 and state["evaluations"] == 5
+    assert [h["size"] for h in state["history"]] == [32] * 7 + [64] * 5
+
+
 def test_coarse_to_fine_needs_room_for_its_coarsest_level():
     with pytest.raises(UserError, match="at least 64 pixels"):
         api.synthesize(sample("cork.png"), size=48, iters=2, multiscale=3,
