@@ -79,10 +79,11 @@ def job_argv(job):
     argv += ["-o", str(job.pop("output")), "--quiet"]
     for key, value in job.items():
         flag = "--" + key.replace("_", "-")
-        if isinstance(value, list) and flag in COMMA_LIST_OPTIONS:
-            value = ",".join(map(str, value))
-        argv += [flag] + ([str(v) for v in value] if isinstance(value, list)
-                          else [str(value)])
+        values = ([str(v) for v in value] if isinstance(value, list)
+                  else [str(value)])
+        if flag in COMMA_LIST_OPTIONS:
+            values = [",".join(values)]
+        argv += [flag] + values
     return argv
 
 
