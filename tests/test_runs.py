@@ -19,6 +19,19 @@ def interrupt_at(n):
     return progress
 
 
+def interrupt_at_call(n):
+    """Interrupt at the n-th evaluation of the whole run (the progress
+    counter restarts at each level): with iters (7, k), 9 is the 2nd
+    evaluation of the last level."""
+    calls = []
+
+    def progress(*_):
+        calls.append(1)
+        if len(calls) == n:
+            raise KeyboardInterrupt
+    return progress
+
+
 def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     out = str(tmp_path / "t.png")
     args = dict(size=48, seed=5, output=out)
@@ -113,14 +126,8 @@ def test_each_level_its_own_budget_also_after_a_resume(tmp_path):
 def test_a_resume_in_the_last_level_counts_against_its_own_budget(tmp_path):
     out = str(tmp_path / "ms.png")
     args = dict(size=64, multiscale=2, seed=2, output=out)
-    calls = []
-
-    def interrupt_at_the_ninth(*_):  # the 2nd evaluation of the 64 px level
-        calls.append(1)
-        if len(calls) == 9:
-            raise KeyboardInterrupt
     api.synthesize(sample("cork.png"), iters=(7, 3),
-                   progress=interrupt_at_the_ninth, **args)
+                   progress=interrupt_at_call(9), **args)
     ckpt = str(tmp_path / "ms.ckpt.npz")
     with np.load(ckpt) as data:
         assert json.loads(str(data["state"]))["evaluations"] == 2
@@ -139,13 +146,7 @@ def test_a_failed_final_save_keeps_the_result_in_a_true_checkpoint(
     out = str(tmp_path / "ms.png")
     ckpt = str(tmp_path / "ms.ckpt.npz")
     args = dict(size=64, multiscale=2, seed=2, output=out, iters=(7, 5))
-    calls = []
-
-    def interrupt_at_the_ninth(*_):  # the 2nd evaluation of the 64 px level
-        calls.append(1)
-        if len(calls) == 9:
-            raise KeyboardInterrupt
-    api.synthesize(sample("cork.png"), progress=interrupt_at_the_ninth,
+    api.synthesize(sample("cork.png"), progress=interrupt_at_call(9),
                    **args)
 
     def disk_full(*_args, **_kwargs):
