@@ -25,6 +25,34 @@ def style_distances(image, style, stats, preset="default"):
                          tv_weight=0.0, statistic=s)["style"] for s in stats}
 
 
+def _rows(styles, contents, seed, textures):
+    rows = [dict(kind="texture", style=s, content=None, seed=seed)
+            for s in (styles if textures else ())]
+    rows += [dict(kind="transfer", style=s, content=c, seed=seed)
+             for c, s in zip(contents, styles)]
+    for row in rows:
+        row["results"] = {}
+    return rows
+
+
+def _cell(row, stat, stats, size, iters, preset, init, multiscale, tol):
+    """One run of the comparison: ``row``'s texture or transfer optimised
+    for ``stat``, and its distances under every statistic in ``stats``."""
+    start = time.perf_counter()
+    common = dict(size=size, iters=iters, seed=row["seed"], preset=preset,
+                  statistic=stat, progress=False, multiscale=multiscale,
+                  tol=tol)
+    if row["kind"] == "texture":
+        result = api.synthesize(row["style"], **common)
+    else:
+        result = api.stylize(row["content"], row["style"], init=init,
+                             **common)
+    return dict(image=result.image, seconds=time.perf_counter() - start,
+                history=result.history, stopped=result.stopped,
+                distances=style_distances(result.image, row["style"], stats,
+                                          preset))
+
+
 def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
         seed=0, preset="default", progress=None, textures=True, init=None,
         multiscale=1, tol=0.0):
@@ -43,31 +71,15 @@ def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
         evaluations), ``stopped`` (why its last level ended) and
         ``distances`` (statistic -> float).
     """
-    rows = [dict(kind="texture", style=s, content=None, seed=seed)
-            for s in (styles if textures else ())]
-    rows += [dict(kind="transfer", style=s, content=c, seed=seed)
-             for c, s in zip(contents, styles)]
+    rows = _rows(styles, contents, seed, textures)
     for row in rows:
-        row["results"] = {}
         for stat in stats:
-            start = time.perf_counter()
-            common = dict(size=size, iters=iters, seed=seed, preset=preset,
-                          statistic=stat, progress=False,
-                          multiscale=multiscale, tol=tol)
-            if row["kind"] == "texture":
-                result = api.synthesize(row["style"], **common)
-            else:
-                result = api.stylize(row["content"], row["style"], init=init,
-                                     **common)
-            seconds = time.perf_counter() - start
-            row["results"][stat] = dict(
-                image=result.image, seconds=seconds, history=result.history,
-                stopped=result.stopped,
-                distances=style_distances(result.image, row["style"], stats,
-                                          preset))
+            cell = _cell(row, stat, stats, size, iters, preset, init,
+                         multiscale, tol)
+            row["results"][stat] = cell
             if progress:
                 progress("%s %s, %s: %.0f s" % (row["kind"], short_name(
-                    row["content"] or row["style"]), stat, seconds))
+                    row["content"] or row["style"]), stat, cell["seconds"]))
     return rows
 
 
@@ -75,33 +87,47 @@ def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
 
 
-def run_seeds(seeds, *args, processes=1, **kwargs):
-    """:func:`run` once per seed; the rows of all seeds in one list.
+def run_seeds(seeds, styles, contents=(), stats=tuple(STATISTICS),
+              processes=1, textures=True, size=256, iters=200,
+              preset="default", init=None, multiscale=1, tol=0.0):
+    """:func:`run` once per seed; the rows of all seeds in one list, seed
+    by seed.
 
-    With ``processes`` > 1 the seeds run in that many worker processes with
+    With ``processes`` > 1 the runs go to that many worker processes with
     one BLAS and OpenMP thread each: at 128-160 px an evaluation is not much
     faster on two threads than on one (0.195 vs 0.220 s at 128 px on a
     2-core machine, 2026-11-27), so two single-threaded processes do nearly
-    twice the work. ``progress`` is not available in the workers.
+    twice the work. Each run is one task, textures (the long ones) first,
+    so that a process that finishes early takes the next one. With one
+    process per seed instead, the two processes of the notebook's section 5
+    ran for 3286 and 3006 s (2026-11-29): 280 s of one core left idle.
     """
-    if processes <= 1 or len(seeds) == 1:
-        return [row for seed in seeds
-                for row in run(*args, seed=seed, **kwargs)]
+    rows = [row for seed in seeds
+            for row in _rows(styles, contents, seed, textures)]
+    settings = (stats, size, iters, preset, init, multiscale, tol)
+    cells = [(row, stat) for row in rows for stat in stats]
+    if processes <= 1:
+        for row, stat in cells:
+            row["results"][stat] = _cell(row, stat, *settings)
+        return rows
+    cells.sort(key=lambda cell: cell[0]["kind"] != "texture")  # stable
     saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))  # inherited
     try:
         with concurrent.futures.ProcessPoolExecutor(
                 processes, mp_context=multiprocessing.get_context("spawn")
         ) as pool:
-            futures = [pool.submit(run, *args, seed=seed, **kwargs)
-                       for seed in seeds]
-            return [row for future in futures for row in future.result()]
+            futures = [pool.submit(_cell, row, stat, *settings)
+                       for row, stat in cells]
+            for (row, stat), future in zip(cells, futures):
+                row["results"][stat] = future.result()
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+    return rows
 
 
 def short_name(path):

@@ -79,7 +79,7 @@ else:     # what `make notebook` runs
     SIZE, ITERS = 256, 300
     TRANSFER_ITERS, TRADEOFF_ITERS = 200, 150
     COMPARE_SIZE = 128                    # sections 5 and 7
-    COMPARE_ITERS = (2400, 1200)          # section 5: cap of each level
+    COMPARE_ITERS = (2400, 3500)          # section 5: cap of each level
     COMPARE_LEVELS = 2
     SEEDS = (0, 1)
     DISC_ITERS = 400
@@ -613,23 +613,27 @@ for label, rgb in candidates[1:]:
 # each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction over
 # the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at its
 # cap in `COMPARE_ITERS` (one per level, coarsest first; set by the notebook's time), or earlier if L-BFGS-B ends it
-# itself (printed as `optimiser`); the cell prints all of these. The first level gets the larger cap: it has a quarter
-# of the pixels, so its evaluations cost much less, and the further it gets the less the last level has left to do. The rule's window grows with the run on purpose: Gram textures from
-# noise fall slowly for a long time, and a fixed window would call them converged early. The rule watches the run's
-# *whole* loss, which in a transfer includes the content and variation terms: a run that met it has flattened its
-# objective, not necessarily its style term. Two choices reached lower losses for the same number of evaluations
-# when this edition was prepared (on a Gram texture of Père Tanguy; the measurements are in the README and not
-# repeated here): coarse to fine, at the cost of the coarse level's evaluations (each cheaper), and L-BFGS-B keeping
-# more (step, gradient) pairs than scipy's default (both numbers printed), at some more time per evaluation. **Why
-# this size.** The size decides whether the rule can be met in the notebook's time. In the README's measurements at
-# a larger size, a Gram texture of Père Tanguy had not flattened to the rule after much longer runs than this
-# notebook can afford; at `COMPARE_SIZE`, with a first level at half of it, the same texture flattened below the
-# threshold when both levels had long, equal budgets, but with the rule and a first level capped as low as the last
-# one, its last level needed many more evaluations (README, *The same at smaller sizes*): hence the larger first cap. The cells below print, for every
-# run, whether it met the rule within its caps, why it stopped and how far its loss still fell; the curves show the
-# last level. **Read the cross-evaluation with those numbers in
-# mind**: a run that used the whole budget while still falling has not converged, and for it the table shows where
-# it got within its evaluations, not where it was going.
+# itself (printed as `optimiser`); the cell prints all of these. The first level's cap is generous because its
+# evaluations are cheap (a quarter of the pixels), and the further it gets the less the last level has left to do.
+# The rule's window grows with the run on purpose: Gram textures from noise fall slowly for a long time, and a fixed
+# window would call them converged early. The rule watches the run's *whole* loss, which in a transfer includes the
+# content and variation terms: a run that met it has flattened its objective, not necessarily its style term. Two
+# choices reached lower losses for the same number of evaluations when this edition was prepared (on a Gram texture
+# of Père Tanguy; the measurements are in the README and not repeated here): coarse to fine, at the cost of the
+# coarse level's evaluations (each cheaper), and L-BFGS-B keeping more (step, gradient) pairs than scipy's default
+# (both numbers printed), at some more time per evaluation. The runs go one at a time to two single-threaded
+# processes, textures first, so that neither process waits long for the other.
+#
+# **Why this size and these caps.** The size decides whether the rule can be met in the notebook's time. In the
+# README's measurements at a larger size, a Gram texture of Père Tanguy had not flattened to the rule after much
+# longer runs than this notebook can afford; at `COMPARE_SIZE` it did, given a first level with a large cap (README,
+# *The same at smaller sizes*). The last level's cap is set by the slowest runs, the Gram textures of Night Café:
+# measured the same way before this execution, both met the rule only a little below this cap, after falling by
+# more than the threshold per quarter for thousands of evaluations; a run can behave differently here only if the
+# arithmetic does. The cells below print, for every run, whether it met the rule within its caps, why it stopped and
+# how far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in mind**: a run that used the whole budget
+# while still falling has not converged, and for it the table shows where it got within its evaluations, not where
+# it was going.
 
 # %%
 OPTION1 = ("gram", "mean", "meancov")
@@ -639,7 +643,7 @@ CONTENTS = [sample(n) for n in ("coffee_cup.jpg", "grace_hopper.jpg",
                                 "roebling_bridge.jpg")]
 if FAST:
     STYLES, CONTENTS = STYLES[:1], CONTENTS[:1]
-# one single-threaded process per seed, side by side (compare.run_seeds)
+# two single-threaded processes, one run per task (compare.run_seeds)
 compare_rows = compare.run_seeds(SEEDS, STYLES, CONTENTS, stats=OPTION1,
                                  size=COMPARE_SIZE, iters=COMPARE_ITERS,
                                  multiscale=COMPARE_LEVELS, tol=COMPARE_TOL,

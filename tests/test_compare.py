@@ -21,16 +21,19 @@ def test_summary_divides_by_the_measuring_statistics_own_result():
 def test_seeds_in_worker_processes_give_the_same_rows(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    args = ([sample("cork.png")],)
+    # a texture row and a transfer row: the pool takes textures first
+    args = ([sample("cork.png")], [sample("coffee_cup.jpg")])
     kwargs = dict(stats=("gram", "mean"), size=32, iters=3)
     parallel = compare.run_seeds((0, 1), *args, processes=2, **kwargs)
     # the workers' thread settings do not leak into this process
     assert os.environ["OMP_NUM_THREADS"] == "2"
     assert "OPENBLAS_NUM_THREADS" not in os.environ
     serial = compare.run_seeds((0, 1), *args, **kwargs)
-    assert [r["seed"] for r in parallel] == [r["seed"] for r in serial] == [
-        0, 1]
+    assert [(r["seed"], r["kind"]) for r in parallel] == [
+        (r["seed"], r["kind"]) for r in serial] == [
+        (0, "texture"), (0, "transfer"), (1, "texture"), (1, "transfer")]
     for a, b in zip(parallel, serial):
+        assert list(a["results"]) == list(kwargs["stats"])
         for stat in kwargs["stats"]:
             np.testing.assert_allclose(
                 list(a["results"][stat]["distances"].values()),
@@ -38,7 +41,7 @@ def test_seeds_in_worker_processes_give_the_same_rows(monkeypatch):
             assert len(a["results"][stat]["history"]) == 3
     # different seeds, different noise starts, different textures
     assert not np.array_equal(parallel[0]["results"]["gram"]["image"],
-                              parallel[1]["results"]["gram"]["image"])
+                              parallel[2]["results"]["gram"]["image"])
 
 
 def test_picture_grid_shows_one_image_pixel_per_figure_pixel():
