@@ -51,7 +51,7 @@ bench: setup
 # The notebook's source is notebooks/neural_style.py (jupytext percent
 # format, paired with the .ipynb): update the .ipynb's cells from it (the
 # outputs of unchanged cells are kept), then execute it in place at full quality
-# (sizes and budgets in its first cell; 76.8 minutes on 2 cores on
+# (sizes and budgets in its first cell; 77.7 minutes on 2 cores on
 # 2026-11-29, of the 90 it is allowed).
 NOTEBOOK := notebooks/neural_style
 STATS_DIR := docs/statistics
