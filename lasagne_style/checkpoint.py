@@ -3,9 +3,12 @@
 A checkpoint holds the best image so far at full (float32) precision, not the
 8-bit PNG, together with where the run stood: the coarse-to-fine level, the
 evaluations spent at it, the loss history, the seed, and a fingerprint of the
-inputs and options. scipy's L-BFGS-B does not expose its curvature memory, so a
-resumed run restarts L-BFGS-B from the saved image: its first few evaluations
-rebuild that memory (a small detour, not lost work).
+inputs and options; for a run that finished but could not save its image (a
+full disk), also why its last level ended, so that resuming it saves the
+image without evaluating again. scipy's L-BFGS-B does not expose its
+curvature memory, so a resumed run restarts L-BFGS-B from the saved image:
+its first few evaluations rebuild that memory (a small detour, not lost
+work).
 """
 import hashlib
 import json
@@ -43,11 +46,19 @@ def fingerprint(options, arrays):
     return digest.hexdigest()
 
 
-def save(path, x, level, evaluations, history, seconds, seed, fingerprint):
+#: How a finished run's last level may have ended (``Result.stopped``).
+FINISHED = ("budget", "converged", "optimiser")
+
+
+def save(path, x, level, evaluations, history, seconds, seed, fingerprint,
+         stopped=None):
     """Write a checkpoint atomically (an interruption never leaves half of
-    one)."""
+    one). ``stopped``: one of :data:`FINISHED` for a finished run, else
+    None."""
     state = dict(level=level, evaluations=evaluations, history=history,
                  seconds=seconds, seed=seed, fingerprint=fingerprint)
+    if stopped is not None:
+        state["stopped"] = stopped
     write_atomically(path, lambda f: np.savez(
         f, x=np.asarray(x, np.float32), format=FORMAT,
         state=json.dumps(state)))
@@ -59,7 +70,8 @@ def load(path, expected_fingerprint):
     Returns
     -------
     dict
-        ``x`` (1, 3, H, W) float32 and the fields given to :func:`save`.
+        ``x`` (1, 3, H, W) float32 and the fields given to :func:`save`
+        (``stopped`` only if it was given).
     """
     not_ours = UserError("cannot read checkpoint: %s is not a lasagne_style "
                          "checkpoint" % path)
@@ -128,6 +140,8 @@ def _invalid(state, x):
         return "seconds must be a number >= 0"
     if not isinstance(state.get("fingerprint"), str):
         return "fingerprint must be a string"
+    if state.get("stopped", "budget") not in FINISHED:
+        return "stopped must be one of %s" % ", ".join(FINISHED)
     history = state.get("history")
     if not (isinstance(history, list) and all(
             isinstance(h, dict) and "eval" in h and "loss" in h

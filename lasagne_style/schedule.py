@@ -21,7 +21,7 @@ import sys
 
 import numpy as np
 
-from . import checkpoint, images
+from . import checkpoint, images, optimize
 from .config import LossConfig
 from .errors import UserError
 from .version import __version__
@@ -155,10 +155,12 @@ class _Saver:
             images.save_image(self.run.output, self.final_rgb(x),
                               self.metadata)
 
-    def checkpoint(self, x, level, evaluations, history, seconds):
+    def checkpoint(self, x, level, evaluations, history, seconds,
+                   stopped=None):
         if self.checkpoint_path:
             checkpoint.save(self.checkpoint_path, x, level, evaluations,
-                            history, seconds, self.seed, self.fingerprint)
+                            history, seconds, self.seed, self.fingerprint,
+                            stopped)
         return self.checkpoint_path
 
     def intermediate(self, x, level, evaluations, history, seconds):
@@ -195,10 +197,14 @@ def execute(run, optimiser, progress=None):
     saver = _Saver(run, seed, fingerprint)
     shapes = run.shapes
     first, done, x, history, seconds = 0, 0, None, [], 0.0
+    finished = bool(state) and _finished(state, run)
     if state:
         first, done, x = state["level"], state["evaluations"], state["x"]
         history, seconds = state["history"], state["seconds"]
-        if done >= run.iters_at(first) and first == run.levels - 1:
+        if finished:  # only its image is missing: save it
+            result = optimize.Result(x=x, stopped=state["stopped"])
+            first, evaluations = run.levels, done
+        elif done >= run.iters_at(first) and first == run.levels - 1:
             raise UserError("checkpoint %s already has %d evaluations at the "
                             "last level: give it a larger --iters to continue"
                             % (run.resume, done))
@@ -240,9 +246,13 @@ def execute(run, optimiser, progress=None):
         if saver.checkpoint_path and optimiser.resumable:
             checkpoint.remove(saver.checkpoint_path)
     result.history, result.seconds = history, seconds
-    if x.shape[2:] != run.shape:  # stopped at a coarse level
+    resized = x.shape[2:] != run.shape  # stopped at a coarse level
+    if resized:
         x = result.x = images.resize_preprocessed(x, run.shape)
+    if resized or finished:
         run.set_targets(optimiser, run.shape)
+    if finished:  # the checkpoint's image: not evaluated in this process
+        result.loss, result.terms = optimiser.evaluate(x)
     _save_final(saver, result, x, optimiser, evaluations)
     result.image = saver.final_rgb(x)
     result.seed, result.config = seed, run.config
@@ -252,9 +262,21 @@ def execute(run, optimiser, progress=None):
     return result
 
 
-def _try_checkpoint(saver, x, level, evaluations, history, seconds):
+def _finished(state, run):
+    """Whether a checkpoint holds a finished run whose image was not saved,
+    and resuming it asks for no more evaluations: it stopped by the rule or
+    L-BFGS-B, or at a budget that ``run`` does not raise."""
+    stopped = state.get("stopped")
+    return stopped is not None and (
+        stopped != "budget" or state["evaluations"] >= run.iters_at(
+            run.levels - 1))
+
+
+def _try_checkpoint(saver, x, level, evaluations, history, seconds,
+                    stopped=None):
     try:
-        return saver.checkpoint(x, level, evaluations, history, seconds)
+        return saver.checkpoint(x, level, evaluations, history, seconds,
+                                stopped)
     except UserError as e:
         _warn("no checkpoint written (%s)" % e)
         return None
@@ -271,10 +293,9 @@ def _save_final(saver, result, x, optimiser, evaluations):
         finished = result.stopped not in ("interrupted", "nonfinite")
         if finished and optimiser.resumable:
             kept = _try_checkpoint(saver, x, last, evaluations,
-                                   result.history, result.seconds)
+                                   result.history, result.seconds,
+                                   result.stopped)
         if kept:
-            spent = finished and evaluations >= saver.run.iters_at(last)
             raise UserError("%s; the result is kept in %s: free space and "
-                            "resume from it%s" % (e, kept, (
-                                " with a larger --iters" if spent else "")))
+                            "resume from it" % (e, kept))
         raise

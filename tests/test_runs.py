@@ -1,6 +1,7 @@
 """Long-run features: checkpoints and --resume, coarse-to-fine, loss plots,
 memory that stays flat over many evaluations."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -153,15 +154,37 @@ def test_a_failed_final_save_keeps_the_result_in_a_true_checkpoint(
         raise UserError("cannot write %s (No space left on device)" % out)
     monkeypatch.setattr(images, "save_image", disk_full)
     with pytest.raises(UserError, match="kept in .*ms.ckpt.npz: free space "
-                       "and resume from it with a larger --iters$"):
+                       "and resume from it$"):
         api.synthesize(sample("cork.png"), progress=False, resume=ckpt,
                        **args)
     # the last level's 2 + 3 evaluations, its image at full size
     with np.load(ckpt) as data:
         state = json.loads(str(data["state"]))
-        assert data["x"].shape == (1, 3, 64, 64)
+        kept = data["x"]
+    assert kept.shape == (1, 3, 64, 64)
     assert state["level"] == 1 and state["evaluations"] == 5
+    assert state["stopped"] == "budget"
     assert [h["size"] for h in state["history"]] == [32] * 7 + [64] * 5
+
+    # a larger budget continues from it (the disk still full)
+    args["iters"] = (7, 8)
+    with pytest.raises(UserError, match="free space and resume from it$"):
+        api.synthesize(sample("cork.png"), progress=False, resume=ckpt,
+                       **args)
+    with np.load(ckpt) as data:
+        assert json.loads(str(data["state"]))["evaluations"] == 8
+        kept = data["x"]
+    # with space again, the same command saves the kept image: no evaluation
+    monkeypatch.undo()
+    calls = []
+    saved = api.synthesize(sample("cork.png"), resume=ckpt,
+                           progress=lambda *a: calls.append(a), **args)
+    assert calls == [] and saved.stopped == "budget"
+    np.testing.assert_array_equal(saved.x, kept)
+    assert [h["size"] for h in saved.history] == [32] * 7 + [64] * 8
+    with Image.open(out) as im:
+        np.testing.assert_array_equal(np.asarray(im), saved.image)
+    assert not os.path.exists(ckpt)
 
 
 def test_coarse_to_fine_needs_room_for_its_coarsest_level():
