@@ -209,6 +209,9 @@ def execute(run, optimiser, progress=None):
                             "last level: give it a larger --iters to continue"
                             % (run.resume, done))
     for level in range(first, run.levels):
+        if done >= run.iters_at(level):  # a resumed level's budget, lowered
+            done = 0  # (not the last level's: refused above)
+            continue
         shape = shapes[level]
         x0 = (run.start_image(shape, seed) if x is None
               else images.resize_preprocessed(x, shape))
@@ -230,8 +233,7 @@ def execute(run, optimiser, progress=None):
             saver.intermediate(result.x, level, evaluations, entries,
                                total_seconds)
 
-        budget = max(run.iters_at(level) - done, 1)
-        result = optimiser.run(x0, budget, progress,
+        result = optimiser.run(x0, run.iters_at(level) - done, progress,
                                keep if optimiser.resumable else None,
                                run.save_every)
         history, seconds, evaluations = so_far(result)

@@ -122,6 +122,14 @@ def test_each_level_its_own_budget_also_after_a_resume(tmp_path):
                              progress=False,
                              resume=str(tmp_path / "ms.ckpt.npz"))
     assert [h["size"] for h in resumed.history] == [32] * 7 + [64] * 3
+    # a coarse budget lowered below what the checkpoint spent: straight on
+    api.synthesize(sample("cork.png"), size=64, iters=[7, 3], multiscale=2,
+                   seed=2, output=str(out), progress=interrupt_at(4))
+    resumed = api.synthesize(sample("cork.png"), size=64, iters=(2, 3),
+                             multiscale=2, seed=2, output=str(out),
+                             progress=False,
+                             resume=str(tmp_path / "ms.ckpt.npz"))
+    assert [h["size"] for h in resumed.history] == [32] * 4 + [64] * 3
 
 
 def test_a_resume_in_the_last_level_counts_against_its_own_budget(tmp_path):
