@@ -32,9 +32,9 @@
 # **How to run it.** This file is a [jupytext](https://jupytext.readthedocs.io) percent-format script paired with
 # `neural_style.ipynb`: edit the `.py`, then `make notebook` syncs the `.ipynb` and executes it in place. The sizes
 # and budgets of that full run are set in the first code cell; they were chosen so that the whole execution fits in
-# the 90 minutes we allow it on a 2-core CPU (section 8 prints this execution's wall time and each run's). With `LASAGNE_STYLE_FAST=1` every run is 48 px and a
-# handful of evaluations: a smoke test of the code (`tests/test_notebook.py`) whose pictures and numbers mean
-# nothing.
+# the time the Makefile allows it on a 2-core CPU (section 8 prints this execution's wall time and each run's). With
+# `LASAGNE_STYLE_FAST=1` every run is 48 px and a handful of evaluations: a smoke test of the code
+# (`tests/test_notebook.py`) whose pictures and numbers mean nothing.
 
 # %% [markdown]
 # ## 1. Setup: the network, its weights and the sample images
@@ -430,7 +430,7 @@ for layer in ("conv1_1", "conv3_1"):
 #   unchanged to rounding while changing every feature vector's place (a content loss, which compares positions,
 #   sees it); on a real image, a circular shift of the style image by half its size changes the features at almost
 #   every position, its Gram matrices much less: only the positions whose receptive fields reach the seams and
-#   borders change, a share that grows with depth (printed per layer);
+#   borders change, and the printed change of $G/M$ grows with depth;
 # * (c) $\mathrm{KL}(P\|Q_X)$ minus its minimum, i.e. $\mathrm{KL}(\mathcal N(0,A/M_s)\|\mathcal N(0,G_X/M_X))$, at
 #   all five layers for noise (the synthesis' start), another painting, the texture of section 2 and the style image
 #   itself, next to the Gram loss;
@@ -613,8 +613,9 @@ for label, rgb in candidates[1:]:
 # each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction over
 # the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at its
 # cap in `COMPARE_ITERS` (one per level, coarsest first; set by the notebook's time), or earlier if L-BFGS-B ends it
-# itself (printed as `optimiser`); the cell prints all of these. The first level's cap is generous because its
-# evaluations are cheap (a quarter of the pixels), and the further it gets the less the last level has left to do.
+# itself (printed as `optimiser`); the cell prints how the last levels ended. The first level's cap is the larger
+# because its evaluations are cheap (a quarter of the pixels), and the further it gets the less the last level has
+# left to do; a first level may end at its cap, and the last level then goes on from where it got.
 # The rule's window grows with the run on purpose: Gram textures from noise fall slowly for a long time, and a fixed
 # window would call them converged early. The rule watches the run's *whole* loss, which in a transfer includes the
 # content and variation terms: a run that met it has flattened its objective, not necessarily its style term. Two
@@ -627,13 +628,12 @@ for label, rgb in candidates[1:]:
 # **Why this size and these caps.** The size decides whether the rule can be met in the notebook's time. In the
 # README's measurements at a larger size, a Gram texture of Père Tanguy had not flattened to the rule after much
 # longer runs than this notebook can afford; at `COMPARE_SIZE` it did, given a first level with a large cap (README,
-# *The same at smaller sizes*). The last level's cap is set by the slowest runs, the Gram textures of Night Café:
-# measured the same way before this execution, both met the rule only a little below this cap, after falling by
-# more than the threshold per quarter for thousands of evaluations; a run can behave differently here only if the
-# arithmetic does. The cells below print, for every run, whether it met the rule within its caps, why it stopped and
-# how far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in mind**: a run that used the whole budget
-# while still falling has not converged, and for it the table shows where it got within its evaluations, not where
-# it was going.
+# *The same at smaller sizes*). The last level's cap was chosen for the slowest runs, the Gram textures of Night
+# Café, from measurements made the same way before this execution (in the README); their evaluations here are
+# printed below. The cells below print, for every run, how its last level ended, how many evaluations it took and
+# how far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in
+# mind**: a run that ends at its cap while still falling has not converged (the first cell counts such runs as
+# `budget`), and for it the table would show where it got within its evaluations, not where it was going.
 
 # %%
 OPTION1 = ("gram", "mean", "meancov")
@@ -881,8 +881,9 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 #   `gram` row's `mean` entry says how far Gram matching left the mean, which $G/M$ bounds but does not fix (section
 #   4, check (d)). The `meancov` results match the mean (one of their components) and, through
 #   $G/M=\Sigma+\mu\mu^\top$, the Gram matrix; their off-diagonal entries measure how far a run with two targets
-#   got relative to runs with one: ratios of small residuals, which can be large without contradicting the theory,
-#   and which depend on how converged each run is (the loss curves above).
+#   got relative to runs with one: ratios of small residuals, which depend on how converged each run is (the loss
+#   curves above). Where such a ratio is below 1, `meancov` ended closer than the run that had that statistic as its
+#   only target, which the next point examines.
 # * *Where the closest-run check fails.* Each "not in" line above names the result that is closer to the style under
 #   another statistic's measure than the run optimised for that measure, and says how the beaten run stopped; the
 #   count under them says how many beaten runs met the convergence rule. Where the beaten run stopped otherwise (the
@@ -894,12 +895,12 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 #   run: where `meancov` is the closer result under the mean's own measure, (1) would lead one to expect the
 #   opposite. (2) These losses are not convex: a run that met the rule sits where its loss has flattened, which need
 #   not be the lowest point it could reach, and `meancov`'s better-conditioned relative errors may find a better
-#   one. For the cases where `meancov` is the closer result, the last cell above tells the two apart: it scores each
-#   result that `meancov` beat, and `meancov`'s, under the *beaten run's own objective*. Where `meancov`'s result
-#   scores lower, the beaten run stopped at a worse point of its own objective than one that exists, and nothing in
-#   that objective preferred its result: reason (2), or the budget or L-BFGS-B's own stop where the run ended so
-#   (each line says how the beaten run stopped). Where its own result scores lower, that run traded style distance
-#   for its other terms: reason (1).
+#   one. For the cases where `meancov` is the closer result, the cell after the "not in" lines tells the two apart:
+#   it scores each result that `meancov` beat, and `meancov`'s, under the *beaten run's own objective*. Where
+#   `meancov`'s result scores lower, the beaten run stopped at a worse point of its own objective than one that
+#   exists, and nothing in that objective preferred its result: reason (2), or the budget or L-BFGS-B's own stop
+#   where the run ended so (each line says how the beaten run stopped). Where its own result scores lower, that run
+#   traded style distance for its other terms: reason (1).
 #
 # The number of parameters is not the whole story: what matters is *which* moments are kept. Per-channel mean *and
 # standard deviation*, $2C$ numbers per layer, far fewer than the Gram matrix, are known to carry a recognisable
@@ -1001,9 +1002,9 @@ for name, result in (("gram", texture), ("sliced", sliced)):
 #    weight $1/M$ (its gradient then depends on its features only through the statistic's error).
 #
 # By default D takes `d_steps` Adam steps per image step (the defaults are printed below), and only `conv1_1`, `conv2_1` and `conv3_1` are
-# used (`config.ADVERSARIAL_STYLE_LAYERS`). Adam moves every pixel on its own, so the total-variation term is much
-# stronger than in the L-BFGS-B runs (`AdversarialOptions.tv_weight`). The runs are at `COMPARE_SIZE`, so that
-# they can be set against section 5's `mean` and `meancov` textures of the same style and seed, which were
+# used (`config.ADVERSARIAL_STYLE_LAYERS`). Adam moves every pixel on its own, so the total-variation term has a
+# weight of its own, set for this loss (`AdversarialOptions.tv_weight`, printed). The runs are at `COMPARE_SIZE`,
+# so that they can be set against section 5's `mean` and `meancov` textures of the same style and seed, which were
 # optimised differently (L-BFGS-B, coarse to fine, up to `COMPARE_ITERS` evaluations): a comparison of
 # what each loss leads to, not of equal budgets.
 
@@ -1075,7 +1076,7 @@ for kind, result in disc_results.items():
 # **Which layers.** With $C$ channels and $M$ positions, a D per position has to separate two clouds of $M$ points
 # in $\mathbb R^C$. $2M$ points in general position with $2M\le C+1$ can be split in any way by a hyperplane, so
 # there a linear D separates real from fake whatever the image, and its gradient says nothing about the texture;
-# while $M$ is not much larger than $C$ it nearly can, and a quadratic D, with `rank` more directions, more easily. The
+# with more positions per channel it gets harder, and a quadratic D, with `rank` more directions, has it easier. The
 # cell below prints $M$ and $C$ per layer at this size and how well a least-squares linear classifier separates the
 # style's features from those of the same image shifted by half its size (the same texture), then runs the default
 # (`quadratic`) D with all five Gatys layers instead of three.
@@ -1189,9 +1190,9 @@ for (kind, d), trace in toy.items():
 #   whatever the image: the printed linear separability of the style from *itself*, shifted, is near 1 at the
 #   deepest layers. In the five-layer run D's accuracy at those layers stays near 1 to the end, its gradient there
 #   says "different" rather than "how", and the result is much further from the style under every measure than the
-#   three-layer run's (printed). The `mlp` D shows a milder form of the same at `conv3_1`: flexible enough to keep
-#   telling the samples apart (its accuracy there stays high), it ends further from the style than the `quadratic`
-#   D (printed).
+#   three-layer run's (printed). The `mlp` D shows a milder form of the same: flexible enough to keep telling the
+#   samples apart (its accuracy at `conv2_1` stays well above the `quadratic` D's), it ends further from the style
+#   than the `quadratic` D (printed).
 # * *Against fixed statistics.* There is no fixed target: the loss is not a quantity that decreases, so the result
 #   is the last image rather than the best, convergence can only be judged by D's loss and accuracy approaching
 #   those of a constant D (which says only that *this* D cannot separate the samples *now*), and the image is optimised with Adam, whose learning
@@ -1202,10 +1203,10 @@ for (kind, d), trace in toy.items():
 #
 # Seconds of each optimisation as measured by the runs themselves in this execution: `result.seconds` for the
 # L-BFGS-B or Adam loop (a graph's first compilation in the process is not included), and for the section 5 runs
-# the time `compare.run` measured around each call (which can include a first compilation); those ran two at a
-# time, one process per seed with one thread each, and their evaluations are those of both levels (`COMPARE_SIZE`/2
-# and `COMPARE_SIZE`), so their seconds per evaluation are averages over the two sizes. The machine and its load
-# during the execution decide these figures; the README's speed section has the benchmark.
+# the time measured around each call (which can include a first compilation); those ran two at a time, in two
+# single-threaded worker processes that took one run at a time, and their evaluations are those of both levels
+# (`COMPARE_SIZE`/2 and `COMPARE_SIZE`), so their seconds per evaluation are averages over the two sizes. The
+# machine and its load during the execution decide these figures; the README's speed section has the benchmark.
 
 # %%
 print("%-58s %6s %7s %10s %12s" % ("result", "size", "evals", "seconds",
