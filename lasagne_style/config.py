@@ -8,6 +8,7 @@ the same one-line message from both, e.g. ``unknown statistic 'x' (choose
 from gram, mean, meancov, sliced, disc)``.
 """
 import dataclasses
+import difflib
 import math
 import numbers
 
@@ -69,10 +70,13 @@ DEFAULT_INIT = {"default": "content", "recipe": "noise"}
 
 
 def choice(kind, value, allowed):
-    """``value`` if it is one of ``allowed``, else UserError."""
+    """``value`` if it is one of ``allowed``, else UserError (with the
+    closest allowed value when there is one)."""
     if not isinstance(value, str) or value not in allowed:
-        raise UserError("unknown %s %r (choose from %s)"
-                        % (kind, value, ", ".join(allowed)))
+        close = difflib.get_close_matches(str(value), list(allowed), n=1)
+        raise UserError("unknown %s %r (choose from %s)%s"
+                        % (kind, value, ", ".join(allowed),
+                           "; did you mean %r?" % close[0] if close else ""))
     return value
 
 
@@ -125,6 +129,12 @@ def layer_names(value, what="style layers"):
     if not isinstance(value, (list, tuple)) or not value:
         raise UserError("no %s given (e.g. conv1_1,conv2_1)" % what)
     for name in value:
+        if isinstance(name, str) and name.startswith("relu") \
+                and "conv" + name[4:] in CONV_LAYERS:
+            raise UserError("layer %r: layers are named after their "
+                            "convolution here, and %r is its ReLU output "
+                            "(as in the recipe): use %r"
+                            % (name, "conv" + name[4:], "conv" + name[4:]))
         choice("layer", name, CONV_LAYERS)
     return tuple(value)
 
@@ -257,6 +267,22 @@ def preset(name, **overrides):
     return LossConfig(**settings)
 
 
+def _disc_option(default, flag, text, parse=str, choices=None):
+    """A field of :class:`AdversarialOptions` with its command-line flag,
+    help and parser (read by :mod:`lasagne_style.options`)."""
+    return dataclasses.field(default=default, metadata=dict(
+        cli=(flag, text, _parsed(parse, flag)), choices=choices))
+
+
+def _parsed(parse, flag):
+    def convert(text):
+        try:
+            return parse(text)
+        except ValueError:
+            raise UserError("%s: expected a number, got %r" % (flag, text))
+    return convert
+
+
 @dataclasses.dataclass(frozen=True)
 class AdversarialOptions:
     """Settings of the adversarial loop (see :mod:`.adversarial`).
@@ -268,16 +294,29 @@ class AdversarialOptions:
     adversarial losses; ``rank`` of the quadratic form; ``hidden`` units of
     the MLP.
     """
-    kind: str = "quadratic"
-    loss: str = "swap"
-    d_steps: int = 5
-    d_every: int = 1
-    d_lr: float = 0.01
-    d_decay: float = 0.0
-    x_lr: float = 2.0
-    tv_weight: float = 2e-5
-    rank: int = 16
-    hidden: int = 64
+    kind: str = _disc_option("quadratic", "--disc", "discriminator",
+                             choices=DISC_KINDS)
+    loss: str = _disc_option("swap", "--disc-loss", "image loss: swap "
+                             "(non-saturating) or confusion (cross-entropy "
+                             "against 1/2)", choices=DISC_LOSSES)
+    d_steps: int = _disc_option(5, "--disc-steps", "D updates per round",
+                                int)
+    d_every: int = _disc_option(1, "--disc-every", "image steps per round",
+                                int)
+    d_lr: float = _disc_option(0.01, "--disc-lr", "Adam learning rate of D",
+                               float)
+    d_decay: float = _disc_option(0.0, "--disc-decay", "L2 penalty on D's "
+                                  "weights", float)
+    x_lr: float = _disc_option(2.0, "--image-lr", "Adam step on pixels, "
+                               "0..255 units", float)
+    tv_weight: float = _disc_option(2e-5, "--disc-tv-weight", "total "
+                                    "variation against the adversarial loss "
+                                    "(--tv-weight is for L-BFGS-B runs)",
+                                    float)
+    rank: int = _disc_option(16, "--disc-rank", "rank of the quadratic D",
+                             int)
+    hidden: int = _disc_option(64, "--disc-hidden", "hidden units of the "
+                               "mlp D", int)
 
     def __post_init__(self):
         choice("discriminator", self.kind, DISC_KINDS)

@@ -7,7 +7,11 @@ a crash never leaves half a file, with the permissions a plain write would
 give. The ``check_*`` functions refuse, before a long run, what would only
 fail at its end: an empty path, a directory, a missing or unwritable
 directory, a pseudo-file system, a read-only file, a format that cannot be
-written, or an output that is one of the inputs.
+written, a name longer than the file system allows (for an image output,
+also its checkpoint's name), or an output that is one of the inputs.
+
+Paths appear in messages through :func:`shown`: a "path" that is really an
+image's bytes, or a whole file pasted by mistake, must not fill the terminal.
 """
 import io
 import os
@@ -25,15 +29,107 @@ FIGURE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif",
 
 _RGB_WRITABLE = {}  # Pillow format -> whether it can write RGB images
 
+#: Paths up to this many characters (printable ones) appear whole in
+#: messages; others as a repr-escaped prefix of :data:`SHOWN_PREFIX`.
+SHOWN_CHARS = 240
+SHOWN_PREFIX = 40
+
+
+def shown(path):
+    """``path`` as a message should quote it: as it is if it is short and
+    printable, else a repr-escaped prefix and its length.
+
+    Why: an API caller can pass an image's bytes where a path belongs (a
+    PNG read with ``open(...).read()``), and a message that prints the
+    "path" would then print the whole file, control characters included.
+
+    Parameters
+    ----------
+    path : str, bytes or os.PathLike
+
+    Returns
+    -------
+    str
+        One line, at most about ``SHOWN_PREFIX + 40`` characters for a bad
+        path.
+    """
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        return "a %s" % type(path).__name__
+    if isinstance(path, str):
+        if len(path) <= SHOWN_CHARS and path.isprintable():
+            return path
+        # undecodable bytes arrive as lone surrogates (os.fsdecode): the
+        # bytes themselves read better (b'\x89PNG...')
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            path = os.fsencode(path)
+    elif len(path) <= SHOWN_CHARS and path.decode(
+            "ascii", "replace").isprintable():
+        return os.fsdecode(path)
+    prefix = repr(path[:SHOWN_PREFIX])
+    if len(path) <= SHOWN_PREFIX:
+        return prefix
+    unit = "bytes" if isinstance(path, bytes) else "characters"
+    return "%s... (%d %s)" % (prefix, len(path), unit)
+
+
+def looks_like_data(path):
+    """Whether a "path" is rather a file's contents (a NUL byte, which no
+    path can hold, or a line break): for a hint in "not found" messages."""
+    try:
+        path = os.fsdecode(path)
+    except TypeError:
+        return False
+    return "\0" in path or "\n" in path
+
+
+def _name_max(directory):
+    """The longest file name (bytes) ``directory``'s file system allows."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255  # what Linux file systems allow
+
+
+def check_name_fits(path, what=None):
+    """UserError if the file name of ``path`` is longer than its file system
+    allows (or the whole path longer than the system's limit).
+
+    Why: such a name only fails when the file is written, which for a
+    checkpoint is while a run is interrupted, or at its end; checked here,
+    it costs a second. ``what`` names the file in the message ('the
+    checkpoint of out.png') if it is not a path the user gave.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    name = os.fsencode(os.path.basename(path))
+    limit = _name_max(directory)
+    label = what or shown(path)
+    if len(name) > limit:
+        raise UserError("the file name of %s is %d bytes long; this file "
+                        "system allows %d: use a shorter name"
+                        % (label, len(name), limit))
+    try:
+        path_max = os.pathconf(directory, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        path_max = 4096
+    if len(os.fsencode(os.path.abspath(path))) >= path_max:
+        raise UserError("%s is longer than the %d bytes a path may have: "
+                        "use a shorter one" % (label, path_max))
+
 
 def check_output_dir(path):
     """The directory ``path`` would be written to; UserError unless it
     exists and is writable (checked before long runs, not after)."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise UserError("output directory does not exist: %s" % directory)
+        raise UserError("output directory does not exist: %s"
+                        % shown(directory))
     if not os.access(directory, os.W_OK):
-        raise UserError("output directory is not writable: %s" % directory)
+        raise UserError("output directory is not writable: %s"
+                        % shown(directory))
     return directory
 
 
@@ -43,14 +139,18 @@ def check_output_file(path):
     directory, not a read-only or special file. Returns its extension."""
     if not path:
         raise UserError("the output path is empty")
+    if "\0" in os.fsdecode(path):
+        raise UserError("the output path %s holds a NUL byte"
+                        % shown(path))
     real = os.path.realpath(path)
     for system in ("/proc", "/sys", "/dev"):
         if real == system or real.startswith(system + "/"):
             raise UserError("%s is under %s, not a place for output files"
-                            % (path, system))
+                            % (shown(path), system))
     if os.path.isdir(path):
-        raise UserError("%s is a directory, not an output file" % path)
+        raise UserError("%s is a directory, not an output file" % shown(path))
     check_output_dir(path)
+    check_name_fits(path)
     _kept_mode(path)
     return os.path.splitext(path)[1].lower()
 
@@ -72,7 +172,9 @@ def check_image_output(path):
 
     Raises UserError for an empty path, a directory, a path under /proc,
     /sys or /dev, a missing or unwritable directory, a read-only existing
-    file, or an extension that Pillow cannot write RGB images as.
+    file, an extension that Pillow cannot write RGB images as, or a name
+    too long for the file system (a run's checkpoint name is checked by
+    its caller, :func:`lasagne_style.api.stylize` and the others).
 
     Returns
     -------
@@ -83,11 +185,11 @@ def check_image_output(path):
     ext = check_output_file(path)
     if not ext:
         raise UserError("%s has no extension to tell the image format: use "
-                        ".png" % path)
+                        ".png" % shown(path))
     fmt = Image.registered_extensions().get(ext)
     if fmt is None or fmt not in Image.SAVE or not _can_write_rgb(fmt):
         raise UserError("cannot write %s images (%s): use .png, .jpg, .tif "
-                        "or .webp" % (ext, path))
+                        "or .webp" % (shown(ext), shown(path)))
     return fmt
 
 
@@ -98,12 +200,12 @@ def check_figure_output(path):
     ext = check_output_file(path)
     if not ext:
         raise UserError("%s has no extension to tell the figure format: use "
-                        ".png" % path)
+                        ".png" % shown(path))
     from matplotlib.figure import Figure  # only once a figure is asked for
     supported = Figure().canvas.get_supported_filetypes()
     if ext[1:] not in FIGURE_FORMATS or ext[1:] not in supported:
         raise UserError("cannot write %s figures (%s): use .png, .pdf or "
-                        ".svg" % (ext, path))
+                        ".svg" % (shown(ext), shown(path)))
     return ext[1:]
 
 
@@ -132,11 +234,12 @@ def _kept_mode(path):
     except FileNotFoundError:
         return 0o666 & ~_umask()
     except OSError as e:
-        raise UserError("cannot write %s (%s)" % (path, e.strerror))
+        raise UserError("cannot write %s (%s)" % (shown(path), e.strerror))
     if not stat.S_ISREG(st.st_mode):
-        raise UserError("%s exists and is not a regular file" % path)
+        raise UserError("%s exists and is not a regular file"
+                        % shown(path))
     if not st.st_mode & stat.S_IWUSR:
-        raise UserError("%s is read-only" % path)
+        raise UserError("%s is read-only" % shown(path))
     # permission bits only: a copied setuid bit would be a gift
     return stat.S_IMODE(st.st_mode) & 0o777
 
@@ -157,7 +260,8 @@ def write_atomically(path, write):
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix,
                                    dir=directory)
     except OSError as e:
-        raise UserError("cannot write to %s (%s)" % (directory, e.strerror))
+        raise UserError("cannot write to %s (%s)" % (shown(directory),
+                                                     e.strerror))
     try:
         try:
             with os.fdopen(fd, "wb") as f:
@@ -166,7 +270,7 @@ def write_atomically(path, write):
             os.replace(tmp, path)
         except OSError as e:
             raise UserError("cannot write %s (%s)" % (
-                path, e.strerror or e)) from e
+                shown(path), e.strerror or e)) from e
     except BaseException:
         try:
             os.unlink(tmp)
@@ -202,9 +306,9 @@ def check_distinct(outputs, inputs=()):
             if isinstance(source, (str, os.PathLike)) and same_file(path,
                                                                     source):
                 raise UserError("%s %s is the %s: it would be overwritten"
-                                % (what, path, role))
+                                % (what, shown(path), role))
     for i, (what, path) in enumerate(given):
         for other, other_path in given[i + 1:]:
             if same_file(path, other_path):
                 raise UserError("%s and %s are the same file (%s)"
-                                % (what, other, path))
+                                % (what, other, shown(path)))

@@ -14,6 +14,7 @@ statistic per region with its own style's (see :mod:`.statistics`); the
 masks are shared variables set with the targets, so only their number is
 fixed at compile time.
 """
+import contextlib
 import os
 
 import numpy as np
@@ -30,18 +31,21 @@ _compiled = {}
 
 
 def compiled(config, params, params_key=None, convolution="winograd",
-             keep_buffers=False):
+             keep_buffers=False, announce=contextlib.nullcontext):
     """A compiled :class:`Objective` for ``config``, reused within the
     process for the same layers, statistic, convolution and weights file
     ``params_key`` (only its loss weights are updated: no recompilation for
-    new images, sizes or weights)."""
+    new images, sizes or weights). Building a new one happens inside the
+    context manager ``announce()`` (progress output)."""
     key = (os.path.abspath(params_key) if params_key else None,
            config.normalize,
            config.content_layers if config.uses_content else (),
            config.style_layers, config.statistic, convolution, keep_buffers,
            config.tileable, config.regions)
     if key not in _compiled:
-        _compiled[key] = Objective(params, config, convolution, keep_buffers)
+        with announce():
+            _compiled[key] = Objective(params, config, convolution,
+                                       keep_buffers)
     objective = _compiled[key]
     objective.set_weights(config)
     return objective
@@ -66,9 +70,8 @@ class Objective:
     keep_buffers : bool
         Keep every intermediate array allocated between evaluations
         (Theano's ``allow_gc=False``): each evaluation then reuses the last
-        one's memory instead of faulting in fresh pages. Faster (Winograd at
-        512 px: 2.9 instead of 3.9 s per evaluation) but needs several times
-        the memory (5.6 instead of 1.3 GB at 512 px). Describing a style
+        one's memory instead of faulting in fresh pages: faster, but needs
+        more memory (measurements: docs/performance.md). Describing a style
         image keeps its forward pass's arrays at the style's size too.
     """
 
@@ -142,8 +145,8 @@ class Objective:
                    "style": described}
         # One function; each call computes one subset of its outputs (which
         # needs Theano's default 'cvm' linker). Two functions (loss,
-        # descriptions) optimised and linked the forward pass twice: a warm
-        # start took 3.70 instead of 3.11 s (2026-11-28, 64 px transfer).
+        # descriptions) optimised and linked the forward pass twice, which
+        # made a warm start slower (measurements: docs/performance.md).
         self._function = theano.function(
             [x], sum(outputs.values(), []),
             mode=theano.compile.get_default_mode().clone(

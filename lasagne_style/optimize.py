@@ -10,14 +10,17 @@ pixels leave the range and clipping them at save time changes the loss).
 The best image seen (lowest loss) is kept at every evaluation, so an
 interruption, a non-finite loss or the end of the budget never loses it.
 """
+import contextlib
 import dataclasses
 import sys
+import threading
 import time
 
 import numpy as np
 import scipy.optimize
 
 from .images import pixel_bounds
+from .memory import HISTORY, HISTORY_BYTES, history_pairs  # noqa: F401
 
 
 class NonFiniteLoss(Exception):
@@ -26,28 +29,6 @@ class NonFiniteLoss(Exception):
 
 class _Stop(Exception):
     pass
-
-
-#: L-BFGS-B's memory, in (step, gradient change) pairs, each 2 * 8 bytes
-#: per image value. Measured on a 160 px Gram texture from noise (one
-#: thread, 800 evaluations, 2026-11-27): best loss 270 / 236 / 233 with
-#: 10 / 30 / 100 pairs (scipy's default is 10; Lua Torch's and PyTorch's
-#: L-BFGS keep 100), while 10 pairs reached only 254 after 1500. The cost:
-#: scipy's own work per evaluation grows with the pairs (minimum of 3 runs
-#: on a quartic, another job running), 13 / 33 / 81 ms at
-#: 96 000 values (a 160 px image), about 9 % of an evaluation there for 30
-#: pairs against 10; roughly the same share at other sizes, as both grow
-#: with the pixels.
-HISTORY = 30
-#: Pairs beyond scipy's 10 get at most this much memory (large images keep
-#: fewer pairs: 10 at 1024x1024, whose peak stays what it was).
-HISTORY_BYTES = 0.5e9
-
-
-def history_pairs(values):
-    """L-BFGS-B pairs kept for an image of ``values`` numbers: HISTORY, or
-    fewer (not under 10) where they would take more than HISTORY_BYTES."""
-    return max(10, min(HISTORY, int(HISTORY_BYTES // (16 * values))))
 
 
 #: The convergence rule (``tol``) applies from this many evaluations on.
@@ -263,6 +244,11 @@ class Progress:
         """Level ``index`` (0-based) of ``count`` starts at ``shape`` (H, W).
         """
 
+    def stage(self, text):
+        """A context manager around slow work before the first evaluation
+        (building and compiling the network), described by ``text``."""
+        return contextlib.nullcontext()
+
 
 class CallbackProgress(Progress):
     """A user's ``progress(n, total, loss, terms, seconds_per_eval)``."""
@@ -294,12 +280,43 @@ class ProgressPrinter(Progress):
             terms["style"], terms["tv"])
         if terms.get("detail"):
             line += "  " + terms["detail"]
-        line += "  %.2f s/eval  ETA %s" % (seconds_per_eval, _duration(eta))
+        line += "  %.2f s/eval  ETA %s" % (seconds_per_eval, duration(eta))
         if self.tty:
             self.stream.write("\r\033[K" + line + ("\n" if last else ""))
         else:
             self.stream.write(line + "\n")
         self.stream.flush()
+
+    @contextlib.contextmanager
+    def stage(self, text):
+        """Say ``text`` and, when the work is done, how long it took; on a
+        terminal the seconds count up meanwhile (a first run is silent for
+        many seconds otherwise)."""
+        start = time.perf_counter()
+        done = threading.Event()
+
+        def tick():
+            while not done.wait(1.0):
+                self.stream.write("\r\033[K%s... %d s" % (
+                    text, time.perf_counter() - start))
+                self.stream.flush()
+
+        self.stream.write(text + "...")
+        self.stream.write("" if self.tty else "\n")
+        self.stream.flush()
+        ticker = threading.Thread(target=tick, daemon=True)
+        if self.tty:
+            ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            if self.tty:
+                ticker.join()
+                self.stream.write("\r\033[K%s: " % text)
+            self.stream.write("ready in %.1f s\n"
+                              % (time.perf_counter() - start))
+            self.stream.flush()
 
     def level(self, index, count, shape):
         if count > 1:
@@ -307,7 +324,8 @@ class ProgressPrinter(Progress):
                 index + 1, count, shape[1], shape[0]))
 
 
-def _duration(seconds):
+def duration(seconds):
+    """``seconds`` as 45s, 3m05s or 2h10m."""
     seconds = int(round(seconds))
     if seconds < 60:
         return "%ds" % seconds

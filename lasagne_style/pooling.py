@@ -14,11 +14,10 @@ windows 2x2, stride 2, no padding, ``ignore_border=True``, so for a map
 zero on a last row or column that no window covers (odd H or W).
 
 Theano's own ``Pool`` and ``AveragePoolGrad`` handle any window, stride,
-padding and mode with one generic loop per output element; profiled at
-512 px (2026-11-28, Theano's ``profile=True``, 2 threads) they were 15 % of an
-evaluation of the fused Winograd objective, the gradient alone 11 % (46 ms
-a call against 13 ms for the forward pass). These two ops do the fixed
-2x2 case with the same arithmetic, one output row pair per inner loop,
+padding and mode with one generic loop per output element, which made
+them a sizeable share of an evaluation of the fused Winograd objective, the
+gradient most (measurements: docs/performance.md). These two ops do the
+fixed 2x2 case with the same arithmetic, one output row pair per inner loop,
 threads over the N x C planes for large maps (below 2^18 values the
 waking threads cost more than they save, as in :mod:`lasagne_style.winograd`)
 and the previous call's output buffer reused. Float32 only in C; other

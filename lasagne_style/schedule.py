@@ -173,8 +173,45 @@ class _Saver:
             _warn("intermediate save failed (%s); optimisation goes on" % e)
 
 
+@dataclasses.dataclass
+class _Position:
+    """Where a run stands: the level it is at, the evaluations done at that
+    level, the best image so far (None before the first evaluation), and the
+    history and optimising time of all levels so far."""
+    level: int = 0
+    done: int = 0
+    x: object = None
+    history: list = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    @classmethod
+    def resumed(cls, state):
+        if not state:
+            return cls()
+        return cls(state["level"], state["evaluations"], state["x"],
+                   state["history"], state["seconds"])
+
+    def advance(self, level, result, size):
+        """Take in ``result``, the optimiser's run at ``level`` (longer
+        side ``size``), appended to the earlier levels'."""
+        self.history = self.history + [
+            dict(e, eval=e["eval"] + len(self.history),
+                 time=e["time"] + self.seconds, size=size)
+            for e in result.history]
+        self.seconds += result.seconds
+        self.level, self.x = level, result.x
+        self.done += result.evaluations
+
+
 def execute(run, optimiser, progress=None):
     """Optimise ``run`` with ``optimiser``, level by level, and save.
+
+    An interruption (KeyboardInterrupt: Ctrl-C, or SIGTERM/SIGHUP through
+    :mod:`lasagne_style.signals`) at any moment after the first evaluation
+    keeps the best image so far and a checkpoint: while a level optimises,
+    while the next one starts (its targets and compilation), and while the
+    result is saved (the checkpoint is removed only once the image is
+    written).
 
     Parameters
     ----------
@@ -190,78 +227,103 @@ def execute(run, optimiser, progress=None):
     """
     fingerprint = run.fingerprint
     state = checkpoint.load(run.resume, fingerprint) if run.resume else None
-    if state and state["level"] >= run.levels:
-        raise UserError("checkpoint %s is at level %d of a %d-level run"
-                        % (run.resume, state["level"] + 1, run.levels))
+    _check_resumable(run, state)
     seed = state["seed"] if state else run.seed
     saver = _Saver(run, seed, fingerprint)
-    shapes = run.shapes
-    first, done, x, history, seconds = 0, 0, None, [], 0.0
+    position = _Position.resumed(state)
     finished = bool(state) and _finished(state, run)
-    if state:
-        first, done, x = state["level"], state["evaluations"], state["x"]
-        history, seconds = state["history"], state["seconds"]
-        if finished:  # only its image is missing: save it
-            result = optimize.Result(x=x, stopped=state["stopped"])
-            first, evaluations = run.levels, done
-        elif done >= run.iters_at(first) and first == run.levels - 1:
-            raise UserError("checkpoint %s already has %d evaluations at the "
-                            "last level: give it a larger --iters to continue"
-                            % (run.resume, done))
-    for level in range(first, run.levels):
-        if done >= run.iters_at(level):  # a resumed level's budget, lowered
-            done = 0  # (not the last level's: refused above)
-            continue
-        shape = shapes[level]
-        x0 = (run.start_image(shape, seed) if x is None
-              else images.resize_preprocessed(x, shape))
-        if progress is not None:
-            progress.level(level, run.levels, shape)
-        run.set_targets(optimiser, shape)
-
-        def so_far(result, level=level, done=done, history=history,
-                   seconds=seconds):
-            # this level's evaluations appended to the earlier ones
-            size = max(shapes[level])
-            entries = history + [dict(e, eval=e["eval"] + len(history),
-                                      time=e["time"] + seconds, size=size)
-                                 for e in result.history]
-            return entries, seconds + result.seconds, done + result.evaluations
-
-        def keep(result, level=level):
-            entries, total_seconds, evaluations = so_far(result)
-            saver.intermediate(result.x, level, evaluations, entries,
-                               total_seconds)
-
-        result = optimiser.run(x0, run.iters_at(level) - done, progress,
-                               keep if optimiser.resumable else None,
-                               run.save_every)
-        history, seconds, evaluations = so_far(result)
-        x = result.x
-        if result.stopped in ("interrupted", "nonfinite"):
-            if optimiser.resumable:
-                result.checkpoint = _try_checkpoint(
-                    saver, x, level, evaluations, history, seconds)
-            break
-        done = 0
+    if finished:  # only its image is missing: save it
+        result = optimize.Result(x=position.x, stopped=state["stopped"])
+        at_final = False
     else:
-        if saver.checkpoint_path and optimiser.resumable:
-            checkpoint.remove(saver.checkpoint_path)
-    result.history, result.seconds = history, seconds
-    resized = x.shape[2:] != run.shape  # stopped at a coarse level
-    if resized:
-        x = result.x = images.resize_preprocessed(x, run.shape)
-    if resized or finished:
+        result, at_final = _optimise_levels(run, optimiser, saver, progress,
+                                            position, seed)
+    result.history, result.seconds = position.history, position.seconds
+    at_final = at_final and position.x.shape[2:] == run.shape
+    result.x = images.resize_preprocessed(position.x, run.shape)
+    _save_final(saver, result, position, optimiser)
+    if not at_final:  # the image was not optimised at the final size here
         run.set_targets(optimiser, run.shape)
-    if finished:  # the checkpoint's image: not evaluated in this process
-        result.loss, result.terms = optimiser.evaluate(x)
-    _save_final(saver, result, x, optimiser, evaluations)
-    result.image = saver.final_rgb(x)
+        result.loss, result.terms = optimiser.evaluate(result.x)
+    result.image = saver.final_rgb(result.x)
     result.seed, result.config = seed, run.config
     # what was saved is 8-bit: report its own losses too
     result.saved_loss, result.saved_terms = optimiser.evaluate(
-        images.preprocess(images.deprocess(x)))
+        images.preprocess(images.deprocess(result.x)))
     return result
+
+
+def _check_resumable(run, state):
+    if not state:
+        return
+    if state["level"] >= run.levels:
+        raise UserError("checkpoint %s is at level %d of a %d-level run"
+                        % (run.resume, state["level"] + 1, run.levels))
+    last = run.levels - 1
+    if not _finished(state, run) and state["level"] == last \
+            and state["evaluations"] >= run.iters_at(last):
+        raise UserError("checkpoint %s already has %d evaluations at the "
+                        "last level: give it a larger --iters to continue"
+                        % (run.resume, state["evaluations"]))
+
+
+def _optimise_levels(run, optimiser, saver, progress, position, seed):
+    """The levels from ``position`` on; ``position`` follows the run. An
+    interruption or a non-finite loss ends the run with a checkpoint.
+
+    Returns
+    -------
+    (optimize.Result, bool)
+        The last level's result, and whether the optimiser's targets are
+        those of the level the result was optimised at (False after an
+        interruption between levels).
+    """
+    shapes, result = run.shapes, None
+    for level in range(position.level, run.levels):
+        if position.done >= run.iters_at(level) and level < run.levels - 1:
+            # a resumed level whose budget was lowered: go on
+            position.done = 0
+            continue
+        shape = shapes[level]
+        try:
+            x0 = (run.start_image(shape, seed) if position.x is None
+                  else images.resize_preprocessed(position.x, shape))
+            if progress is not None:
+                progress.level(level, run.levels, shape)
+            run.set_targets(optimiser, shape)
+        except KeyboardInterrupt:
+            if position.x is None:  # nothing to keep yet
+                raise
+            # between levels: resuming starts this level from the last one's
+            # image
+            position.level, position.done = level, 0 if (
+                position.level != level) else position.done
+            result = optimize.Result(x=position.x, stopped="interrupted",
+                                     message="interrupted")
+            if optimiser.resumable:
+                result.checkpoint = _try_checkpoint(saver, position)
+            return result, False
+        earlier, done_before = position.history, position.done
+
+        def keep(partial, level=level):
+            snapshot = _Position(level, done_before, None, earlier,
+                                 position.seconds)
+            snapshot.advance(level, partial, max(shapes[level]))
+            saver.intermediate(snapshot.x, level, snapshot.done,
+                               snapshot.history, snapshot.seconds)
+
+        result = optimiser.run(x0, run.iters_at(level) - position.done,
+                               progress,
+                               keep if optimiser.resumable else None,
+                               run.save_every)
+        position.advance(level, result, max(shape))
+        if result.stopped in ("interrupted", "nonfinite"):
+            break
+        position.done = 0
+    if result.stopped in ("interrupted", "nonfinite") \
+            and optimiser.resumable:
+        result.checkpoint = _try_checkpoint(saver, position)
+    return result, True
 
 
 def _finished(state, run):
@@ -274,30 +336,31 @@ def _finished(state, run):
             run.levels - 1))
 
 
-def _try_checkpoint(saver, x, level, evaluations, history, seconds,
-                    stopped=None):
+def _try_checkpoint(saver, position, stopped=None):
     try:
-        return saver.checkpoint(x, level, evaluations, history, seconds,
-                                stopped)
+        return saver.checkpoint(position.x, position.level, position.done,
+                                position.history, position.seconds, stopped)
     except UserError as e:
         _warn("no checkpoint written (%s)" % e)
         return None
 
 
-def _save_final(saver, result, x, optimiser, evaluations):
-    """Save the result; if that fails, keep it in a checkpoint: the one an
-    interrupted run wrote, or one written now for a finished run (at the last
-    level, with its ``evaluations`` there)."""
+def _save_final(saver, result, position, optimiser):
+    """Save the result, then remove a finished run's checkpoint. If saving
+    fails or is interrupted, keep the result in a checkpoint: the one an
+    interrupted run wrote, or one written now for a finished run (at its
+    last level, with its evaluations there)."""
+    finished = result.stopped not in ("interrupted", "nonfinite")
     try:
-        saver.image(x)
-    except UserError as e:
-        kept, last = result.checkpoint, saver.run.levels - 1
-        finished = result.stopped not in ("interrupted", "nonfinite")
+        saver.image(result.x)
+    except (UserError, KeyboardInterrupt) as e:
+        kept = result.checkpoint
         if finished and optimiser.resumable:
-            kept = _try_checkpoint(saver, x, last, evaluations,
-                                   result.history, result.seconds,
-                                   result.stopped)
-        if kept:
-            raise UserError("%s; the result is kept in %s: free space and "
-                            "resume from it" % (e, kept))
+            position.level = saver.run.levels - 1
+            kept = _try_checkpoint(saver, position, result.stopped)
+        if isinstance(e, UserError) and kept:
+            raise UserError("%s; the result is kept in %s: resume from it "
+                            "once the output can be written" % (e, kept))
         raise
+    if finished and saver.checkpoint_path and optimiser.resumable:
+        checkpoint.remove(saver.checkpoint_path)

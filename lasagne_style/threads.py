@@ -10,17 +10,9 @@ libgomp for 300 000 spins (``OMP_WAIT_POLICY`` unset). On a machine with as
 many cores as threads, a pool that just finished spins on the cores the other
 pool needs.
 
-Measured 2026-11-28 on the 2-core machine (seconds per evaluation, mean of
-the evaluations 2..22 of bench's objective in one process, two runs each):
-
-===============================================  ============  ==========
-environment                                      256 px        512 px
-===============================================  ============  ==========
-unset (before this module)                       0.484, 0.520  1.57, 1.47
-``OMP_WAIT_POLICY=PASSIVE`` (42 evals, 1 run)    0.427         --
-``OPENBLAS_THREAD_TIMEOUT=4`` (42 evals, 1 run)  0.360         --
-both (:data:`IDLE_DEFAULTS`)                     0.412, 0.326  1.23, 1.23
-===============================================  ============  ==========
+Letting idle threads sleep at once (:data:`IDLE_DEFAULTS`) lowered the
+seconds per evaluation at 256 and 512 px on a 2-core machine (measurements:
+docs/performance.md).
 
 Both libraries read these variables once, when they are loaded, so
 :func:`set_idle_defaults` runs first thing when the package is imported

@@ -8,7 +8,8 @@ a loss needs are built.
 
 The convolutions are computed, by default, with Winograd's F(4x4, 3x3)
 algorithm fused per block of tiles (:mod:`lasagne_style.winograd`), which
-``make bench`` measured faster than Theano's CorrMM (im2col + gemm), and
+``make bench`` measured faster than Theano's CorrMM (im2col + gemm;
+measurements: docs/performance.md), and
 the pooling with :mod:`lasagne_style.pooling`'s 2x2 op;
 ``convolution="corrmm"`` builds the recipe's ``Conv2DDNNLayer`` with
 ``flip_filters=False`` and ``Pool2DLayer`` instead, which without cuDNN is

@@ -36,40 +36,21 @@ Two implementations:
   ``batched_dot`` over all tiles; transformed tensors (16, C, tiles) go
   through memory. The default before 2026-11-27, kept as a second path.
 
-Measured (2 cores, AMD EPYC Zen 5 with AVX-512, shared with other jobs, so
-every figure is a median of runs taken in turn; see the README's speed
-section for whole-command figures):
+Design choices (measurements: docs/performance.md):
 
-* Per layer, forward + input gradient, one thread (OMP_NUM_THREADS=1,
-  OPENBLAS_NUM_THREADS=1; CPU seconds, best of 5), the nine distinct layer
-  shapes of a 512 px evaluation: unfused F(2x2) 2.23 s, fused F(2x2) 1.59 s,
-  fused F(4x4) 1.08 s; e.g. 64->64 channels at 512²: 0.60 / 0.30 / 0.19 s,
-  512->512 at 64²: 0.21 / 0.22 / 0.13 s. F(4x4) is the default.
-* Inside one fused F(4x4) forward (64->64 channels, 256², one thread):
-  input transform 6 ms, 36 sgemms 11 ms (~110 GFLOP/s), output transform
-  4 ms. Before two fixes it was 8 / 15 / 7 ms: GCC 12 did not vectorize
-  the 6-point transforms (too many aliasing checks; now ``__restrict__``,
-  ``omp simd`` and the strip de-interleaved by phase so the column step
-  reads unit strides), and the 36 transformed planes of a block lay 16 KiB
-  apart, sharing cache sets (now one cache line of padding, WG_STRIDE).
-* Block size: with 64 channels, blocks of 64-128 tiles kept sgemm at about
-  100 GFLOP/s; with 256-512 channels, 64-tile blocks fell to 43-60
-  GFLOP/s (packing the filters dominates small products) against 82-86 at
-  256 tiles: hence :data:`MIN_TILES` = 128 and ~2 MiB blocks otherwise.
-  With fewer tiles than two blocks per thread (deep layers of small
-  images) the op runs one block with OpenBLAS's threads instead.
-* Whole evaluations at 512 px, each tool a whole command (``make bench``),
-  with the machine 4x oversubscribed by other jobs (load 8 on 2 cores, so
-  every figure is 3-4x its quiet value): fused F(4x4) 8.76 s/eval (6.82-
-  12.6 over 3 runs), unfused 13.0 (12.9-25.2), PyTorch 9.3 (6.78-13.8);
-  peak RSS 1.9 GB against 5.8 GB (no transformed tensors kept). Same loss
-  to 7 digits.
-* Not this module, but what limits it: the Gram matrices' sgemm, (64 x
-  262144) times its transpose at 512 px, took 0.36-6.6 s with OpenBLAS's
-  two threads on the loaded machine against 0.045 s on one thread, 46 % of
-  a profiled evaluation. With OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=2
-  (this op's blocks on two threads, the rest on one) the profile gave 4.1
-  s/eval under the same load, the fused ops 3.3 s of it.
+* Fused F(4x4) is the default: of the three variants it takes the least
+  time per layer (forward + input gradient), and it keeps no transformed
+  tensor in memory.
+* The 6-point transforms are written so that GCC vectorizes them
+  (``__restrict__``, ``omp simd``, and the strip de-interleaved by phase so
+  the column step reads unit strides), and the alpha² transformed planes of
+  a block lie one cache line further apart than they need (WG_STRIDE), so
+  that they do not share cache sets.
+* Blocks hold about 2 MiB of transformed data and at least
+  :data:`MIN_TILES` = 128 tiles: with 256-512 channels, smaller blocks lost
+  sgemm speed to packing the filters. With fewer tiles than two blocks
+  per thread (deep layers of small images) the op runs one block with
+  OpenBLAS's threads instead.
 * Threads: this op uses OMP_NUM_THREADS if set, else as many threads as
   OpenBLAS does (so ``OPENBLAS_NUM_THREADS=1`` keeps a process on one
   core, as ``make compare`` expects).
@@ -546,8 +527,8 @@ def transform_filters_m(W, m):
     computed in float64."""
     G_m = TRANSFORMS[m][1]
     # one gemm: U[a*alpha + b] = sum_kl (G ⊗ G)[a*alpha + b, 3k + l] W[kl].
-    # The same sums as einsum("ak,oikl,bl->aboi"), 10x faster: the einsum
-    # took 3.8 s of a 13 s start-up for VGG's 26 transforms (2026-11-27)
+    # The same sums as einsum("ak,oikl,bl->aboi"), about 10x faster, which
+    # shortens every start-up (measurements: docs/performance.md)
     W = np.asarray(W, np.float64)
     U = np.kron(G_m, G_m) @ W.transpose(2, 3, 0, 1).reshape(9, -1)
     return np.ascontiguousarray(U.reshape((-1,) + W.shape[:2]), np.float32)

@@ -16,7 +16,8 @@ from PIL import Image
 
 from conftest import ROOT, alive, sample
 from lasagne_style import batch, cli
-from lasagne_style import distributed as dist
+from lasagne_style.batch import dask_client as dist
+from lasagne_style.batch import local
 
 pytest.importorskip("distributed")
 
@@ -105,18 +106,18 @@ def test_without_dask_batch_runs_locally_and_says_how_to_get_dask(
         tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(dist, "available", lambda: False)
-    monkeypatch.setattr(batch, "run", lambda manifest, jobs, stream: (
+    monkeypatch.setattr(local, "run", lambda manifest, jobs, stream: (
         calls.append((manifest, jobs))
         or {"done": [], "skipped": [], "failed": []}))
     manifest = str(tmp_path / "jobs.csv")
     assert cli.main(["batch", manifest]) == 0
     assert calls == [(manifest, 1)]
     err = capsys.readouterr().err
-    assert "pip install lasagne_style[dask]" in err
+    assert dist.INSTALL_HINT in err
     code = cli.main(["batch", manifest, "--scheduler", "tcp://h:1"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
-    assert "--scheduler needs Dask (pip install lasagne_style[dask])" in err
+    assert "--scheduler needs Dask (%s)" % dist.INSTALL_HINT in err
     assert len(calls) == 1
 
 
@@ -227,7 +228,7 @@ def test_ctrl_c_stops_the_running_job_which_keeps_its_checkpoint(tmp_path):
     manifest.write_text(json.dumps([dict(
         command="texture", style=sample("cork.png"), output="slow.png",
         seed=0, save_every=1, **dict(TINY, iters=100000))]))
-    ckpt = tmp_path / "slow.ckpt.npz"
+    ckpt = tmp_path / "slow.png.ckpt.npz"
     # own session: the Ctrl-C below reaches the batch and its workers, as
     # a terminal's does
     proc = subprocess.Popen(batch_command(str(manifest), "--jobs", "1"),

@@ -166,7 +166,7 @@ def test_failed_intermediate_save_keeps_optimising(tmp_path, monkeypatch,
     assert "intermediate save failed" in err and "goes on" in err
     assert "after 8 evaluations" in stdout
     assert out.exists() and len(calls) >= 2
-    assert not os.path.exists(str(tmp_path / "t.ckpt.npz"))
+    assert not os.path.exists(str(tmp_path / "t.png.ckpt.npz"))
 
 
 def test_failed_final_save_keeps_the_result_in_a_checkpoint(
@@ -179,7 +179,7 @@ def test_failed_final_save_keeps_the_result_in_a_checkpoint(
                             + TINY, capsys)
     assert code == 2
     assert "No space left on device" in err
-    ckpt = tmp_path / "t.ckpt.npz"
+    ckpt = tmp_path / "t.png.ckpt.npz"
     assert str(ckpt) in err and ckpt.exists()
     assert len(err.strip().splitlines()) == 1
 

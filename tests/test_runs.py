@@ -39,7 +39,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     first = api.synthesize(sample("cork.png"), iters=10,
                            progress=interrupt_at(4), **args)
     assert first.stopped == "interrupted" and first.evaluations == 4
-    ckpt = tmp_path / "t.ckpt.npz"
+    ckpt = tmp_path / "t.png.ckpt.npz"
     assert first.checkpoint == str(ckpt) and ckpt.exists()
     # the checkpoint keeps the best image at full precision, not 8 bits
     with np.load(str(ckpt)) as data:
@@ -65,7 +65,7 @@ def test_resume_refuses_another_run_and_a_spent_budget(tmp_path):
     out = str(tmp_path / "t.png")
     api.synthesize(sample("cork.png"), size=32, iters=6, seed=0, output=out,
                    progress=interrupt_at(3))
-    ckpt = str(tmp_path / "t.ckpt.npz")
+    ckpt = str(tmp_path / "t.png.ckpt.npz")
     with pytest.raises(UserError, match="other images or options"):
         api.synthesize(sample("brick_wall.png"), size=32, iters=6, output=out,
                        progress=False, resume=ckpt)
@@ -96,10 +96,10 @@ def test_coarse_to_fine_levels_and_resume_across_levels(tmp_path):
     stopped = api.synthesize(sample("cork.png"), progress=interrupt_at(3),
                              **args)
     assert stopped.image.shape == (64, 64, 3)  # upsampled to the output size
-    with np.load(str(tmp_path / "ms.ckpt.npz")) as data:
+    with np.load(str(tmp_path / "ms.png.ckpt.npz")) as data:
         assert data["x"].shape == (1, 3, 32, 32)
     resumed = api.synthesize(sample("cork.png"), progress=False,
-                             resume=str(tmp_path / "ms.ckpt.npz"), **args)
+                             resume=str(tmp_path / "ms.png.ckpt.npz"), **args)
     assert [h["size"] for h in resumed.history] == [32] * 5 + [64] * 5
 
 
@@ -120,7 +120,7 @@ def test_each_level_its_own_budget_also_after_a_resume(tmp_path):
     resumed = api.synthesize(sample("cork.png"), size=64, iters=(7, 3),
                              multiscale=2, seed=2, output=str(out),
                              progress=False,
-                             resume=str(tmp_path / "ms.ckpt.npz"))
+                             resume=str(tmp_path / "ms.png.ckpt.npz"))
     assert [h["size"] for h in resumed.history] == [32] * 7 + [64] * 3
     # a coarse budget lowered below what the checkpoint spent: straight on
     api.synthesize(sample("cork.png"), size=64, iters=[7, 3], multiscale=2,
@@ -128,7 +128,7 @@ def test_each_level_its_own_budget_also_after_a_resume(tmp_path):
     resumed = api.synthesize(sample("cork.png"), size=64, iters=(2, 3),
                              multiscale=2, seed=2, output=str(out),
                              progress=False,
-                             resume=str(tmp_path / "ms.ckpt.npz"))
+                             resume=str(tmp_path / "ms.png.ckpt.npz"))
     assert [h["size"] for h in resumed.history] == [32] * 4 + [64] * 3
 
 
@@ -137,7 +137,7 @@ def test_a_resume_in_the_last_level_counts_against_its_own_budget(tmp_path):
     args = dict(size=64, multiscale=2, seed=2, output=out)
     api.synthesize(sample("cork.png"), iters=(7, 3),
                    progress=interrupt_at_call(9), **args)
-    ckpt = str(tmp_path / "ms.ckpt.npz")
+    ckpt = str(tmp_path / "ms.png.ckpt.npz")
     with np.load(ckpt) as data:
         assert json.loads(str(data["state"]))["evaluations"] == 2
     # the last level's budget is the last number: 2 spent, 2 more allowed
@@ -153,7 +153,7 @@ def test_a_resume_in_the_last_level_counts_against_its_own_budget(tmp_path):
 def test_a_failed_final_save_keeps_the_result_in_a_true_checkpoint(
         tmp_path, monkeypatch):
     out = str(tmp_path / "ms.png")
-    ckpt = str(tmp_path / "ms.ckpt.npz")
+    ckpt = str(tmp_path / "ms.png.ckpt.npz")
     args = dict(size=64, multiscale=2, seed=2, output=out, iters=(7, 5))
     api.synthesize(sample("cork.png"), progress=interrupt_at_call(9),
                    **args)
@@ -161,8 +161,8 @@ def test_a_failed_final_save_keeps_the_result_in_a_true_checkpoint(
     def disk_full(*_args, **_kwargs):
         raise UserError("cannot write %s (No space left on device)" % out)
     monkeypatch.setattr(images, "save_image", disk_full)
-    with pytest.raises(UserError, match="kept in .*ms.ckpt.npz: free space "
-                       "and resume from it$"):
+    with pytest.raises(UserError, match="kept in .*ms.png.ckpt.npz: resume "
+                       "from it once the output can be written$"):
         api.synthesize(sample("cork.png"), progress=False, resume=ckpt,
                        **args)
     # the last level's 2 + 3 evaluations, its image at full size

@@ -20,6 +20,7 @@ from conftest import ROOT, alive, sample
 from lasagne_style import (batch, checkpoint, cli, compare, files, images,
                            plots)
 from lasagne_style import vgg_weights as weights
+from lasagne_style.batch import local
 from lasagne_style.errors import UserError
 
 
@@ -165,7 +166,7 @@ def good_checkpoint(path, rng):
 
 
 def test_valid_checkpoint_loads(tmp_path, rng):
-    path = tmp_path / "o.ckpt.npz"
+    path = tmp_path / "o.png.ckpt.npz"
     x = good_checkpoint(path, rng)
     state = checkpoint.load(str(path), "fp")
     np.testing.assert_array_equal(state["x"], x)
@@ -175,7 +176,7 @@ def test_valid_checkpoint_loads(tmp_path, rng):
 
 @pytest.mark.parametrize("cut", [0.1, 0.5, 0.9, 0.99])
 def test_truncated_checkpoint(tmp_path, rng, cut):
-    path = tmp_path / "o.ckpt.npz"
+    path = tmp_path / "o.png.ckpt.npz"
     good_checkpoint(path, rng)
     data = path.read_bytes()
     path.write_bytes(data[:int(len(data) * cut)])
@@ -184,7 +185,7 @@ def test_truncated_checkpoint(tmp_path, rng, cut):
 
 
 def test_bit_flipped_checkpoint(tmp_path, rng):
-    path = tmp_path / "o.ckpt.npz"
+    path = tmp_path / "o.png.ckpt.npz"
     good_checkpoint(path, rng)
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
@@ -276,9 +277,9 @@ def test_plan_resumes_interrupted_jobs_and_skips_done_ones(tmp_path):
     assert batch.plan(argv, base) == ("run", argv)
     (tmp_path / "sub" / "o.png").write_bytes(b"best so far")
     assert batch.plan(argv, base) == ("skip", argv)
-    (tmp_path / "sub" / "o.ckpt.npz").write_bytes(b"checkpoint")
+    (tmp_path / "sub" / "o.png.ckpt.npz").write_bytes(b"checkpoint")
     assert batch.plan(argv, base) == (
-        "resume", argv + ["--resume", os.path.join("sub", "o.ckpt.npz")])
+        "resume", argv + ["--resume", os.path.join("sub", "o.png.ckpt.npz")])
     (tmp_path / "sub" / "o.png").unlink()  # the checkpoint is enough
     assert batch.plan(argv, base)[0] == "resume"
     given = argv + ["--resume", "mine.ckpt.npz"]
@@ -297,19 +298,19 @@ def test_batch_run_passes_resume_to_interrupted_jobs(tmp_path, monkeypatch):
         def communicate(self):
             return "saved\n", ""
 
-    monkeypatch.setattr(batch.subprocess, "Popen", FakeProcess)
-    for name in ("done.png", "cut.png", "cut.ckpt.npz"):
+    monkeypatch.setattr(local.subprocess, "Popen", FakeProcess)
+    for name in ("done.png", "cut.png", "cut.png.ckpt.npz"):
         (tmp_path / name).write_bytes(b"x")
     manifest = tmp_path / "jobs.csv"
     manifest.write_text("command,style,output\ntexture,s.png,done.png\n"
                         "texture,s.png,cut.png\ntexture,s.png,new.png\n")
-    summary = batch.run(str(manifest), stream=open(os.devnull, "w"))
+    summary = local.run(str(manifest), stream=open(os.devnull, "w"))
     assert summary["skipped"] == [("done.png", "output exists")]
     assert summary["done"] == [("cut.png", "saved (resumed)"),
                                ("new.png", "saved")]
     assert started == [
         ["texture", "s.png", "-o", "cut.png", "--quiet", "--resume",
-         "cut.ckpt.npz"],
+         "cut.png.ckpt.npz"],
         ["texture", "s.png", "-o", "new.png", "--quiet"]]
 
 
@@ -333,7 +334,7 @@ def test_sigterm_stops_the_batch_and_its_jobs(tmp_path):
         command="texture", style=sample("cork.png"), output="slow.png",
         size=48, iters=100000, seed=0, style_layers="conv1_1",
         save_every=1)]))
-    ckpt = tmp_path / "slow.ckpt.npz"
+    ckpt = tmp_path / "slow.png.ckpt.npz"
     proc = subprocess.Popen([sys.executable, "-m", "lasagne_style.cli",
                              "batch", str(manifest), "--local"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,

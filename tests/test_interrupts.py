@@ -1,0 +1,117 @@
+"""Nothing is lost when a run is stopped, whenever it is stopped: while a
+level starts, while the result is written, and by SIGHUP as by SIGINT and
+SIGTERM."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, sample
+from lasagne_style import api, checkpoint, schedule
+
+
+def _state(path):
+    with np.load(path) as data:
+        return json.loads(str(data["state"])), data["x"].shape
+
+
+def test_interrupt_while_a_level_starts_keeps_the_earlier_level(
+        tmp_path, monkeypatch):
+    out = str(tmp_path / "t.png")
+    args = dict(size=64, iters=(6, 3), multiscale=2, seed=1, output=out,
+                progress=False)
+    whole = api.synthesize(sample("cork.png"), **dict(
+        args, output=str(tmp_path / "whole.png")))
+    calls = []
+    original = schedule.Run.set_targets
+
+    def set_targets(self, optimiser, shape):
+        calls.append(shape)
+        if len(calls) == 2:  # level 2's targets: Ctrl-C arrives here
+            raise KeyboardInterrupt
+        return original(self, optimiser, shape)
+
+    monkeypatch.setattr(schedule.Run, "set_targets", set_targets)
+    stopped = api.synthesize(sample("cork.png"), **args)
+    assert stopped.stopped == "interrupted" and stopped.evaluations == 6
+    assert os.path.exists(out)  # level 1's image, upsampled
+    state, shape = _state(stopped.checkpoint)
+    # resuming starts level 2 from level 1's image, at full precision
+    assert (state["level"], state["evaluations"]) == (1, 0)
+    assert shape == (1, 3, 32, 32)
+    monkeypatch.undo()
+    resumed = api.synthesize(sample("cork.png"), resume=stopped.checkpoint,
+                             **args)
+    assert resumed.evaluations == 9
+    assert resumed.history[:6] == stopped.history
+    # the same image as the run that was never interrupted
+    np.testing.assert_array_equal(resumed.image, whole.image)
+    assert not os.path.exists(stopped.checkpoint)
+
+
+def test_interrupt_during_the_final_save_keeps_the_result(tmp_path,
+                                                          monkeypatch):
+    out = str(tmp_path / "t.png")
+    args = dict(size=48, iters=6, seed=2, output=out)
+
+    def stop_at_3(n, *_):
+        if n == 3:
+            raise KeyboardInterrupt
+
+    first = api.synthesize(sample("cork.png"), progress=stop_at_3, **args)
+    ckpt = first.checkpoint
+    assert ckpt and os.path.exists(ckpt)
+
+    def slow_write(self, x):
+        raise KeyboardInterrupt  # Ctrl-C while the final image is written
+
+    monkeypatch.setattr(schedule._Saver, "image", slow_write)
+    with pytest.raises(KeyboardInterrupt):
+        api.synthesize(sample("cork.png"), progress=False, resume=ckpt,
+                       **args)
+    # the finished run's result is in the checkpoint, not deleted before
+    state, _ = _state(ckpt)
+    assert state["evaluations"] == 6 and state["stopped"] == "budget"
+    monkeypatch.undo()
+    saved = api.synthesize(sample("cork.png"), progress=False, resume=ckpt,
+                           **args)
+    assert saved.evaluations == 6  # saved without evaluating again
+    assert os.path.exists(out) and not os.path.exists(ckpt)
+
+
+def test_checkpoint_is_removed_only_after_the_image_is_written(
+        tmp_path, monkeypatch):
+    out = str(tmp_path / "t.png")
+    order = []
+    monkeypatch.setattr(schedule._Saver, "image",
+                        lambda self, x: order.append("image"))
+    monkeypatch.setattr(checkpoint, "remove",
+                        lambda path: order.append("remove"))
+    api.synthesize(sample("cork.png"), size=32, iters=3, seed=0, output=out,
+                   progress=False)
+    assert order == ["image", "remove"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM])
+def test_a_signal_stops_a_single_run_and_keeps_its_image(tmp_path, signum):
+    out = str(tmp_path / "t.png")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lasagne_style.cli", "texture",
+         sample("cork.png"), "--size", "48", "--iters", "100000", "-o", out],
+        cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # the first evaluation has run
+            if line.startswith("eval 1/"):
+                break
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted: the best image so far is in" in err
+    assert os.path.exists(out)
+    assert os.path.exists(checkpoint.path_for(out))
