@@ -1,13 +1,49 @@
 """Install lasagne_style. Pins are those that make Theano 1.0.5 and Lasagne 0.1
-work on Python 3.11 (see README, "Why these pins")."""
+work on Python 3.11 (see docs/install.md, "Why these pins").
+
+The wheel also carries ``lasagne_style-startup.pth`` at the top of
+site-packages, so that in an environment made with a plain ``pip install``,
+as with ``make setup``, ``import theano`` or ``import lasagne`` as a script's
+first line gets the compatibility fixes (:mod:`lasagne_style.compat`);
+``pip uninstall`` removes it with the package.
+"""
+import ast
+import os
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _startup_line():
+    """compat's STARTUP_LINE, read without importing the package (its
+    dependencies are not installed yet when the wheel is built)."""
+    path = os.path.join(HERE, "lasagne_style", "compat", "__init__.py")
+    for node in ast.parse(open(path, encoding="utf-8").read()).body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(t, "id", None) == "STARTUP_LINE"
+                for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise RuntimeError("STARTUP_LINE not found in %s" % path)
+
+
+class BuildWithStartupFile(build_py):
+    """build_py, plus the start-up .pth file at the top of the wheel."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "lasagne_style-startup.pth")
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(_startup_line())
 
 setup(
     name="lasagne_style",
     version="0.1.0",
     description="Gatys et al.'s neural style transfer and texture synthesis "
                 "on Theano + Lasagne",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=open(os.path.join(HERE, "README.md"),
+                          encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["lasagne_style", "lasagne_style.*"]),
@@ -36,6 +72,8 @@ setup(
         # no numpy of its own (2026.8 runs with our numpy 1.23); 2024 and
         # later need Python 3.9, so 3.8 keeps the local mode
         "dask": ['dask[distributed]>=2024; python_version >= "3.9"'],
+        # `jupyter lab notebooks/neural_style.ipynb` (the homework notebook)
+        "notebook": ["jupyterlab>=4"],
         "test": [
             "pytest>=7",
             # `make test` lints first, with the rules in ruff.toml
@@ -49,6 +87,7 @@ setup(
             "jupytext>=1.14",
         ],
     },
+    cmdclass={"build_py": BuildWithStartupFile},
     entry_points={"console_scripts": [
         "lasagne-style = lasagne_style.cli:main",
     ]},

@@ -4,11 +4,25 @@ The CLI and the notebook call these; there is no second implementation.
 Images can be given as file paths or as RGB uint8 arrays (H, W, 3). Every
 argument is checked before any large array is allocated or any Theano
 function compiled: a mistake costs a second, not a run.
+
+Threads: calls from several threads are safe and run one at a time. The
+compiled objectives are shared within the process (compiling one costs
+seconds) and a Theano function with its targets is not safe to use from two
+threads at once; for runs in parallel use processes
+(:func:`lasagne_style.compare.run_seeds`, ``lasagne-style batch``).
 """
+# ruff: noqa: E402  (the idle-thread settings go before numpy loads)
+from . import threads
+
+threads.set_idle_defaults()  # our runs only: see lasagne_style.threads
+
 import contextlib
+import functools
 import json
+import math
 import os
 import sys
+import threading
 from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -223,18 +237,39 @@ def _run_options(command, options, keywords):
         **keywords))
 
 
+def _copy_score(run, result):
+    """A texture's :class:`~lasagne_style.copying.CopyScore` against the
+    style image it copies most (at the scales the run used), or None for a
+    transfer or a run without an image (docs/textures.md)."""
+    if run.content is not None or result.image is None:
+        return None
+    from . import copying
+    return max((copying.measure(result.image, rgb, run.style_scale)
+                for rgb in run.styles), key=lambda copy: copy.excess)
+
+
 def _execute(run, opts, styles):
-    """Run ``run`` (built from ``opts``), then write the log and plot."""
+    """Run ``run`` (built from ``opts``), then write the log and plot. A
+    texture's result gets its copy score: ``copy`` (a
+    :class:`~lasagne_style.copying.CopyScore`) and ``copy_score`` (its
+    score), None for a transfer."""
     if run.config.adversarial and len(styles) != 1:
         raise UserError("the discriminator loss takes one style image")
     run.blend = config.blend_weights(opts.style_blend, len(styles))
     progress = _progress(opts.progress)
-    result = schedule.execute(run, _optimiser(run, opts, progress), progress)
+    state = schedule.resume_state(run)  # before the network is built
+    result = schedule.execute(run, _optimiser(run, opts, progress), progress,
+                              state)
+    result.copy = _copy_score(run, result)
+    result.copy_score = result.copy.score if result.copy else None
     if opts.log:
         text = json.dumps(dict(seed=result.seed, stopped=result.stopped,
                                history=result.history,
                                saved_loss=result.saved_loss,
-                               saved_terms=result.saved_terms), indent=1)
+                               saved_terms=result.saved_terms,
+                               copy_score=(result.copy.as_dict()
+                                           if result.copy else None)),
+                          indent=1)
         files.write_atomically(opts.log, lambda f: f.write(text.encode()))
     if opts.plot:
         from .plots import loss_curves
@@ -243,6 +278,19 @@ def _execute(run, opts, styles):
     return result
 
 
+#: One run at a time in this process (see the module's docstring).
+_RUN_LOCK = threading.RLock()
+
+
+def _one_at_a_time(function):
+    @functools.wraps(function)
+    def locked(*args, **kwargs):
+        with _RUN_LOCK:
+            return function(*args, **kwargs)
+    return locked
+
+
+@_one_at_a_time
 def stylize(content: ImageInput, style: StyleInput,
             options: Optional[RunOptions] = None,
             **keywords: Any) -> Result:
@@ -307,6 +355,37 @@ def stylize(content: ImageInput, style: StyleInput,
     return _execute(run, opts, styles)
 
 
+def _texture_scale(opts, loss, styles, shape):
+    """``opts`` with a texture's style scale: the user's, or by default
+    :func:`config.texture_style_scale` (1, or larger where every style
+    layer then has at least as many positions as channels; the papers'
+    presets keep their 1): docs/textures.md. When the scale leaves a style
+    layer with fewer positions than channels, the regime that copies the
+    style's layout, one warning line says which option avoids it."""
+    shapes = [rgb.shape for rgb in styles]
+    needed = config.texture_style_scale(loss.style_layers, shapes, shape)
+    if opts.style_scale is None:
+        if opts.preset not in config.PAPER_PRESETS:
+            return opts.replace(style_scale=needed)
+        opts = opts.replace(style_scale=1.0)
+        cause = "--preset %s" % opts.preset
+    else:
+        cause = "--style-scale %g" % opts.style_scale
+    if opts.style_scale < needed and opts.progress:
+        starved = sorted({name for rgb in styles
+                          for name in config.starved_layers(
+                              loss.style_layers, images.fit_size(
+                                  rgb.shape, opts.style_scale * max(shape)))},
+                         key=config.LAYERS.index)
+        print("lasagne-style: warning: with %s the style has fewer positions "
+              "than channels at %s, so the texture will copy its layout; "
+              "--style-scale %g avoids it (docs/textures.md)"
+              % (cause, ", ".join(starved), math.ceil(needed * 100) / 100.0),
+              file=sys.stderr)
+    return opts
+
+
+@_one_at_a_time
 def synthesize(style: StyleInput, options: Optional[RunOptions] = None,
                **keywords: Any) -> Result:
     """Texture synthesis: match the style statistics only, from noise.
@@ -335,6 +414,7 @@ def synthesize(style: StyleInput, options: Optional[RunOptions] = None,
     if loss.tileable:
         shape = config.tileable_shape(shape, config.receptive_stride(
             loss.deepest_layer) * 2 ** (opts.multiscale - 1))
+    opts = _texture_scale(opts, loss, styles, shape)
     _check_sizes(loss, shape, styles, opts.multiscale, opts.style_scale)
     run = schedule.Run(
         config=loss, shape=shape, styles=styles, init=_init_image(opts.init),
@@ -345,6 +425,7 @@ def synthesize(style: StyleInput, options: Optional[RunOptions] = None,
     return _execute(run, opts, styles)
 
 
+@_one_at_a_time
 def score(image: ImageInput, style: StyleInput,
           content: Optional[ImageInput] = None,
           options: Optional[RunOptions] = None,

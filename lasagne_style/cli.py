@@ -14,6 +14,9 @@ from . import config, options, signals
 from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, UserError
 from .options import did_you_mean
 from .version import __version__
+from . import threads  # noqa: I001
+
+threads.set_idle_defaults()  # our runs only, before numpy loads its BLAS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -178,6 +181,12 @@ def _run(args):
           "tv %.6g) after %d evaluations in %.1f s"
           % (opts.output, w, h, result.seed, result.saved_loss, t["content"],
              t["style"], t["tv"], result.evaluations, result.seconds))
+    copy = getattr(result, "copy", None)
+    if copy is not None:
+        print("copy score %.3f (chance level %.3f): %s"
+              % (copy.score, copy.chance,
+                 "reproduces the style's layout (docs/textures.md)"
+                 if copy.copies else "a texture, not a copy"))
     resume = (" (checkpoint for --resume: %s)" % result.checkpoint
               if result.checkpoint else "")
     if result.stopped == "interrupted":

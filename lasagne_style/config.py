@@ -23,10 +23,8 @@ LAYERS = tuple(name for block, (_, count) in enumerate(VGG_BLOCKS, 1)
                             for i in range(1, count + 1)]
                + ["pool%d" % block])
 CONV_LAYERS = tuple(name for name in LAYERS if name.startswith("conv"))
-#: Channels of each conv layer (64 ... 512).
-LAYER_CHANNELS = {"conv%d_%d" % (block, i): channels
-                  for block, (channels, count) in enumerate(VGG_BLOCKS, 1)
-                  for i in range(1, count + 1)}
+#: Channels of each layer (64 ... 512): a pooling layer has its block's.
+LAYER_CHANNELS = {name: VGG_BLOCKS[int(name[4]) - 1][0] for name in LAYERS}
 
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYERS = ("conv4_2",)
@@ -58,15 +56,42 @@ INITS = ("noise", "content")
 #: terms with weights that reproduce the recipe's balance at 600x600
 #: (content 0.001 * N M = 0.001 * 512 * 75 * 75 ~ 2.9e3, variation
 #: 1e-8 * 600 * 600 = 3.6e-3), so it behaves the same at every size.
+#:
+#: The papers' presets (docs/textures.md gives their sources and where ours
+#: differ): ``gatys2015`` is the texture model of Gatys, Ecker & Bethge
+#: (2015), *Texture Synthesis Using Convolutional Neural Networks*: Gram
+#: matrices of conv1_1, pool1, pool2, pool3 and pool4, each layer's
+#: ``E_l = 1/(4 N^2 M^2) sum (G - A)^2`` weighted by w_l = 1e9 (the
+#: authors' code), no other term. ``gatys2016`` is the transfer of Gatys,
+#: Ecker & Bethge (2016), *Image Style Transfer Using Convolutional Neural
+#: Networks*: content conv4_2 with ``1/2 sum (F - P)^2`` weighted by alpha,
+#: style conv1_1 ... conv5_1 with w_l = 1/5 each, weighted by beta, alpha /
+#: beta = 1e-3, no variation term, from white noise.
 PRESETS = {
     "default": dict(content_weight=2.9e3, style_weight=0.2e6, tv_weight=3.6e-3,
                     normalize=True),
     "recipe": dict(content_weight=1e-3, style_weight=0.2e6, tv_weight=1e-8,
                    normalize=False),
+    "gatys2015": dict(content_weight=0.0, style_weight=1.0, tv_weight=0.0,
+                      normalize=False,
+                      style_layers=("conv1_1", "pool1", "pool2", "pool3",
+                                    "pool4"),
+                      style_layer_weights=(1e9,) * 5),
+    "gatys2016": dict(content_weight=1.0, style_weight=1e3, tv_weight=0.0,
+                      normalize=False, content_layers=("conv4_2",),
+                      style_layers=STYLE_LAYERS,
+                      style_layer_weights=(1.0 / 5,) * 5),
 }
-#: Start image of each preset when none is given: the recipe starts from
-#: noise; from the content image our default converges in fewer steps.
-DEFAULT_INIT = {"default": "content", "recipe": "noise"}
+#: The presets that reproduce a paper's setup (their textures keep the
+#: papers' style scale, 1, rather than the texture default).
+PAPER_PRESETS = ("gatys2015", "gatys2016")
+#: Presets without a content term: textures only.
+TEXTURE_PRESETS = ("gatys2015",)
+#: Start image of each preset when none is given: the recipe and the papers
+#: start from noise; from the content image our default converges in fewer
+#: steps.
+DEFAULT_INIT = {"default": "content", "recipe": "noise", "gatys2015": "noise",
+                "gatys2016": "noise"}
 
 
 def choice(kind, value, allowed):
@@ -123,7 +148,10 @@ def seed(value):
 
 
 def layer_names(value, what="style layers"):
-    """A tuple of conv layer names from ``"a,b"`` or a list/tuple."""
+    """A tuple of layer names from ``"a,b"`` or a list/tuple: conv layers
+    (their ReLU output) or pooling layers ``pool1`` ... ``pool5`` (2x2
+    averages of the block's last conv layer, as Gatys et al. 2015 used for
+    textures)."""
     if isinstance(value, str):
         value = [name.strip() for name in value.split(",") if name.strip()]
     if not isinstance(value, (list, tuple)) or not value:
@@ -135,7 +163,7 @@ def layer_names(value, what="style layers"):
                             "convolution here, and %r is its ReLU output "
                             "(as in the recipe): use %r"
                             % (name, "conv" + name[4:], "conv" + name[4:]))
-        choice("layer", name, CONV_LAYERS)
+        choice("layer", name, LAYERS)
     return tuple(value)
 
 
@@ -153,9 +181,62 @@ def blend_weights(blend, count):
 
 
 def receptive_stride(layer):
-    """How many input pixels one position of ``layer`` spans (2**pools)."""
-    return 2 ** sum(1 for name in LAYERS[:LAYERS.index(layer)]
+    """How many input pixels one position of ``layer`` spans: 2**k for the
+    k pooling layers up to ``layer`` (a pooling layer counts itself: pool1
+    has stride 2, like conv2_1)."""
+    return 2 ** sum(1 for name in LAYERS[:LAYERS.index(layer) + 1]
                     if name.startswith("pool"))
+
+
+def layer_shape(layer, shape):
+    """(H, W) of ``layer``'s maps for an input of ``shape`` (H, W): each
+    2x2 pooling layer up to it halves each side, rounding down."""
+    h, w = shape[:2]
+    for _ in range(receptive_stride(layer).bit_length() - 1):
+        h, w = h // 2, w // 2
+    return h, w
+
+
+def positions(layer, shape):
+    """Number of positions (M) of ``layer`` for an input of ``shape``."""
+    h, w = layer_shape(layer, shape)
+    return h * w
+
+
+def starved_layers(layers, shape):
+    """The layers of ``layers`` that have fewer positions than channels for
+    an image of ``shape`` (H, W). Matching such a layer's Gram matrix (rank
+    at most M < N) pins its features down to a rearrangement of the
+    exemplar's, which copies the exemplar (docs/textures.md)."""
+    return tuple(name for name in layers
+                 if positions(name, shape) < LAYER_CHANNELS[name])
+
+
+def _fit(shape, longest):
+    # lasagne_style.images.fit_size (same rounding), without Pillow
+    h, w = shape[:2]
+    scale = float(longest) / max(h, w)
+    return max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+
+
+def faithful_side(layers, shape):
+    """The smallest longer side at which an image with the aspect ratio of
+    ``shape`` (H, W) has at least as many positions as channels at every
+    layer of ``layers`` (for conv1_1..conv5_1 and a square image: 368)."""
+    longest = max(receptive_stride(name) for name in layers)
+    while starved_layers(layers, _fit(shape, longest)):
+        longest += 1
+    return longest
+
+
+def texture_style_scale(layers, style_shapes, shape):
+    """The default style scale of a texture (docs/textures.md): 1, or
+    larger where that keeps every style image at a size at which every
+    style layer has at least as many positions as channels, so that the
+    layers' statistics describe the exemplar without pinning its layout:
+    the largest ``faithful_side / max(shape)`` over the styles."""
+    side = max(faithful_side(layers, s) for s in style_shapes)
+    return max(1.0, side / float(max(shape[:2])))
 
 
 def style_scale(value):
@@ -261,7 +342,15 @@ def preset(name, **overrides):
     """A :class:`LossConfig` from a named preset, with ``None`` overrides
     ignored. The adversarial loss has its own default style layers."""
     settings = dict(PRESETS[choice("preset", name, tuple(PRESETS))])
-    settings.update({k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if "style_layers" in overrides and "style_layer_weights" not in overrides:
+        # the preset's layer weights belong to the preset's layers: other
+        # layers get the preset's first weight each
+        weights = settings.pop("style_layer_weights", None)
+        if weights:
+            overrides["style_layer_weights"] = (weights[0],) * len(
+                layer_names(overrides["style_layers"]))
+    settings.update(overrides)
     if settings.get("statistic") == ADVERSARIAL:
         settings.setdefault("style_layers", ADVERSARIAL_STYLE_LAYERS)
     return LossConfig(**settings)

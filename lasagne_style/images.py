@@ -402,3 +402,19 @@ def save_image(path, rgb, metadata=None):
         kwargs["pnginfo"] = info
     files.write_atomically(path, lambda f: im.save(f, format=fmt, **kwargs))
     return fmt in METADATA_FORMATS or not metadata
+
+
+#: The PNG text key that says whether an output is a run's result ("yes") or
+#: the best image of an interrupted run ("no").
+FINISHED_KEY = "lasagne_style:finished"
+
+
+def unfinished_output(path):
+    """Whether the image at ``path`` says it is an interrupted run's image
+    (a PNG written by this version; other files cannot say, and count as
+    finished). Reads the chunks before the pixels only."""
+    try:
+        with Image.open(path) as im:
+            return im.info.get(FINISHED_KEY) == "no"
+    except Exception:  # unreadable: not ours to judge here
+        return False

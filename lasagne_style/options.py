@@ -32,6 +32,7 @@ That is all: the CLI, the API, batches and the metadata follow. (The option
 ``style_layer_weights`` was added this way: one field, and its use in
 ``RunOptions.loss``.)
 """
+import argparse
 import dataclasses
 import difflib
 import os
@@ -171,8 +172,19 @@ def _parse_number(text):
 
 def _parse_iters(text):
     """``N`` (every level) or ``N1,N2,...`` (one per level)."""
-    numbers = [int(part) for part in text.split(",")]
+    numbers = [_parse_positive(part) for part in text.split(",")]
     return numbers[0] if len(numbers) == 1 else tuple(numbers)
+
+
+def _parse_positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            "expected a positive integer, got %r" % text)
+    return value
 
 
 def _parse_layer_weights(text):
@@ -225,8 +237,10 @@ class RunOptions:
         "same command, --iters may grow", _optional(_path("resume")),
         metavar="CHECKPOINT", kind="path", recorded=False))
     preset: str = option("default", Offer(
-        _LOSS, "weight set: default (size-normalised, any size) or recipe "
-        "(the Lasagne recipe's weights, tuned for 600 px)",
+        _LOSS, "weight set: default (size-normalised, any size), recipe "
+        "(the Lasagne recipe's weights, tuned for 600 px), gatys2015 (the "
+        "texture paper's layers and weights; textures) or gatys2016 (the "
+        "CVPR 2016 transfer's): docs/textures.md",
         lambda v: config.choice("preset", v, tuple(config.PRESETS)),
         choices=tuple(config.PRESETS),
         commands=COMMANDS))
@@ -298,10 +312,14 @@ class RunOptions:
         _OPT, "seed of the noise start (default: random, printed and "
         "stored in the PNG)", _optional(config.seed), parse=int, metavar="N",
         recorded=False))
-    style_scale: float = option(1.0, Offer(
+    style_scale: Optional[float] = option(None, Offer(
         _CONTROL, "resize the style so its longer side is F times the "
-        "output's (larger: larger strokes and motifs)", config.style_scale,
+        "output's (larger: larger strokes and motifs; a texture's default "
+        "is 1, or larger where a style layer would otherwise have fewer "
+        "positions than channels, which copies the style: "
+        "docs/textures.md)", _optional(config.style_scale),
         parse=_parse_number, metavar="F",
+        defaults={"transfer": 1.0, "texture": None, "score": 1.0},
         commands=COMMANDS))
     tileable: bool = option(False, Offer(
         _CONTROL, "a texture that tiles without seams (circular padding; "
@@ -365,11 +383,16 @@ class RunOptions:
             raise UserError("%d levels halve a %d px output below one pixel"
                             % (self.multiscale, self.size))
         _side("the style's side (--style-scale times --size)",
-              int(min(self.style_scale * self.size, 2 * MAX_SIDE)))
+              int(min((self.style_scale or 1.0) * self.size, 2 * MAX_SIDE)))
         if (self.width is None) != (self.height is None):
             raise UserError("give both width and height, or neither")
         if self.command == "texture" and self.init == "content":
             raise UserError("init 'content' needs a content image (transfer)")
+        if self.command == "transfer" and self.content_weight is None \
+                and self.preset in config.TEXTURE_PRESETS:
+            raise UserError("preset %r is a texture model without a content "
+                            "term: use it with texture (gatys2016 is the "
+                            "papers' transfer)" % self.preset)
         if self.masks is None and self.style_masks is not None:
             raise UserError("style masks need masks (one per style image)")
         if self.masks is not None and self.style_blend is not None:
@@ -493,8 +516,6 @@ def did_you_mean(word, candidates):
 def _cli_type(field):
     """An argparse type: the field's parse, then its check, so the CLI
     refuses what the API would, with the same words."""
-    import argparse
-
     offer = field.metadata["offer"]
 
     def convert(text):
@@ -502,7 +523,8 @@ def _cli_type(field):
             value = offer.parse(text) if offer.parse else text
         except ValueError:
             raise argparse.ArgumentTypeError(
-                "expected %s, got %r" % (offer.metavar or "a number", text))
+                "expected %s, got %r" % (_EXPECTED.get(offer.parse, "a "
+                                                       "number"), text))
         try:
             # a value of a many-valued option is checked with the others
             return value if offer.kind in ("many", "paths") \
@@ -510,6 +532,11 @@ def _cli_type(field):
         except UserError as e:
             raise argparse.ArgumentTypeError(str(e))
     return convert
+
+
+#: How a command-line value that does not parse is described.
+_EXPECTED = {int: "an integer", _parse_layer_weights: "numbers separated by "
+             "commas"}
 
 
 def _help(field, command):

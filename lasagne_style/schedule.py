@@ -150,10 +150,14 @@ class _Saver:
         rgb = images.deprocess(images.resize_preprocessed(x, self.run.shape))
         return self.run.finish(rgb) if self.run.finish else rgb
 
-    def image(self, x):
+    def image(self, x, finished=False):
+        """Write ``x``; ``finished``: the run's result, not its best image
+        so far (recorded in a PNG, so that a batch does not take an
+        interrupted job's image for a finished one)."""
         if self.run.output:
-            images.save_image(self.run.output, self.final_rgb(x),
-                              self.metadata)
+            images.save_image(self.run.output, self.final_rgb(x), dict(
+                self.metadata, **{images.FINISHED_KEY: "yes" if finished
+                                  else "no"}))
 
     def checkpoint(self, x, level, evaluations, history, seconds,
                    stopped=None):
@@ -203,7 +207,18 @@ class _Position:
         self.done += result.evaluations
 
 
-def execute(run, optimiser, progress=None):
+def resume_state(run):
+    """The checkpoint ``run`` resumes (None if it starts afresh), loaded and
+    checked against ``run``: called before any work, so that a wrong
+    ``--resume`` costs a second."""
+    if not run.resume:
+        return None
+    state = checkpoint.load(run.resume, run.fingerprint)
+    _check_resumable(run, state)
+    return state
+
+
+def execute(run, optimiser, progress=None, state=None):
     """Optimise ``run`` with ``optimiser``, level by level, and save.
 
     An interruption (KeyboardInterrupt: Ctrl-C, or SIGTERM/SIGHUP through
@@ -218,6 +233,9 @@ def execute(run, optimiser, progress=None):
     run : Run
     optimiser : lasagne_style.optimize.Optimiser
     progress : lasagne_style.optimize.Progress, optional
+    state : dict, optional
+        The checkpoint to resume, from :func:`resume_state` (loaded here
+        when not given).
 
     Returns
     -------
@@ -225,11 +243,10 @@ def execute(run, optimiser, progress=None):
         With ``image`` (RGB uint8, as saved), ``saved_loss`` and
         ``saved_terms`` (the 8-bit image's), ``seed`` and ``config``.
     """
-    fingerprint = run.fingerprint
-    state = checkpoint.load(run.resume, fingerprint) if run.resume else None
-    _check_resumable(run, state)
+    if state is None:
+        state = resume_state(run)
     seed = state["seed"] if state else run.seed
-    saver = _Saver(run, seed, fingerprint)
+    saver = _Saver(run, seed, run.fingerprint)
     position = _Position.resumed(state)
     finished = bool(state) and _finished(state, run)
     if finished:  # only its image is missing: save it
@@ -280,10 +297,10 @@ def _optimise_levels(run, optimiser, saver, progress, position, seed):
     """
     shapes, result = run.shapes, None
     for level in range(position.level, run.levels):
+        if level != position.level:  # a new level starts from scratch
+            position.level, position.done = level, 0
         if position.done >= run.iters_at(level) and level < run.levels - 1:
-            # a resumed level whose budget was lowered: go on
-            position.done = 0
-            continue
+            continue  # a resumed level whose budget was lowered: go on
         shape = shapes[level]
         try:
             x0 = (run.start_image(shape, seed) if position.x is None
@@ -294,10 +311,8 @@ def _optimise_levels(run, optimiser, saver, progress, position, seed):
         except KeyboardInterrupt:
             if position.x is None:  # nothing to keep yet
                 raise
-            # between levels: resuming starts this level from the last one's
-            # image
-            position.level, position.done = level, 0 if (
-                position.level != level) else position.done
+            # between levels: resuming starts this level from the last
+            # one's image
             result = optimize.Result(x=position.x, stopped="interrupted",
                                      message="interrupted")
             if optimiser.resumable:
@@ -319,7 +334,6 @@ def _optimise_levels(run, optimiser, saver, progress, position, seed):
         position.advance(level, result, max(shape))
         if result.stopped in ("interrupted", "nonfinite"):
             break
-        position.done = 0
     if result.stopped in ("interrupted", "nonfinite") \
             and optimiser.resumable:
         result.checkpoint = _try_checkpoint(saver, position)
@@ -352,7 +366,7 @@ def _save_final(saver, result, position, optimiser):
     last level, with its evaluations there)."""
     finished = result.stopped not in ("interrupted", "nonfinite")
     try:
-        saver.image(result.x)
+        saver.image(result.x, finished)
     except (UserError, KeyboardInterrupt) as e:
         kept = result.checkpoint
         if finished and optimiser.resumable:

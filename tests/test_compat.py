@@ -5,12 +5,15 @@ import pytest
 from lasagne_style import compat
 
 
-def test_user_flags_override_ours():
+def test_user_flags_override_ours(tmp_path):
     from theano.configparser import parse_config_string
-    flags = compat.theano_flags("floatX=float64,blas.ldflags=-lmine", "/lib x")
+    (tmp_path / "libmine.so").write_bytes(b"")  # a BLAS that is here
+    mine = "-L%s -lmine" % tmp_path
+    flags = compat.theano_flags("floatX=float64,blas.ldflags=%s" % mine,
+                                "/lib x")
     parsed = parse_config_string(flags)
     assert parsed["floatX"] == "float64"
-    assert parsed["blas.ldflags"] == "-lmine"
+    assert parsed["blas.ldflags"] == mine
     # our values survive Theano's comma splitting intact
     ours = parse_config_string(compat.theano_flags("", "/a,b"))
     assert ours["blas.ldflags"] == compat.blas_flags("/a,b")["blas.ldflags"]

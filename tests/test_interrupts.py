@@ -3,6 +3,7 @@ level starts, while the result is written, and by SIGHUP as by SIGINT and
 SIGTERM."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def test_interrupt_during_the_final_save_keeps_the_result(tmp_path,
     ckpt = first.checkpoint
     assert ckpt and os.path.exists(ckpt)
 
-    def slow_write(self, x):
+    def slow_write(self, x, finished=False):
         raise KeyboardInterrupt  # Ctrl-C while the final image is written
 
     monkeypatch.setattr(schedule._Saver, "image", slow_write)
@@ -88,7 +89,7 @@ def test_checkpoint_is_removed_only_after_the_image_is_written(
     out = str(tmp_path / "t.png")
     order = []
     monkeypatch.setattr(schedule._Saver, "image",
-                        lambda self, x: order.append("image"))
+                        lambda self, x, finished: order.append("image"))
     monkeypatch.setattr(checkpoint, "remove",
                         lambda path: order.append("remove"))
     api.synthesize(sample("cork.png"), size=32, iters=3, seed=0, output=out,
@@ -105,7 +106,7 @@ def test_a_signal_stops_a_single_run_and_keeps_its_image(tmp_path, signum):
         cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:  # the first evaluation has run
-            if line.startswith("eval 1/"):
+            if re.match(r"eval +1/", line):
                 break
         proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)

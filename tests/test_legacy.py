@@ -129,6 +129,8 @@ def _fake_nose(folder):
 def _modules():
     names = sorted(f[:-3] for f in os.listdir(PACKAGE)
                    if f.endswith(".py") and f != "__init__.py")
+    names += sorted(f for f in os.listdir(PACKAGE) if os.path.exists(
+        os.path.join(PACKAGE, f, "__init__.py")))  # compat is a package
     return ["lasagne_style." + n for n in names]
 
 

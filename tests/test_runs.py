@@ -176,7 +176,8 @@ def test_a_failed_final_save_keeps_the_result_in_a_true_checkpoint(
 
     # a larger budget continues from it (the disk still full)
     args["iters"] = (7, 8)
-    with pytest.raises(UserError, match="free space and resume from it$"):
+    with pytest.raises(UserError, match="resume from it once the output "
+                       "can be written$"):
         api.synthesize(sample("cork.png"), progress=False, resume=ckpt,
                        **args)
     with np.load(ckpt) as data:

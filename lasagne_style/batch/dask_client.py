@@ -273,8 +273,7 @@ def run(path, entry, jobs=None, scheduler=None, logs=None, stream=None):
     if jobs and scheduler:
         raise UserError("--jobs sizes a local cluster; with --scheduler the "
                         "cluster's workers run the jobs")
-    entries = manifest.read_manifest(path)
-    base = os.path.dirname(os.path.abspath(path))
+    base, entries = manifest.read_jobs(path)
     if logs is not None:
         logs = os.path.abspath(logs)
         try:
@@ -292,13 +291,10 @@ def run(path, entry, jobs=None, scheduler=None, logs=None, stream=None):
         progress.job(status, name, message, seconds)
 
     todo = []
-    for index, job in enumerate(entries):
-        try:
-            argv = manifest.job_argv(job)
-        except UserError as e:
-            report("failed", "job %d" % (index + 1), str(e))
+    for name, argv, error in entries:
+        if error:
+            report("failed", name, error)
             continue
-        name = argv[argv.index("-o") + 1]
         argv = manifest.absolute_argv(argv, base)
         if manifest.plan(argv, base)[0] == "skip":
             report("skipped", name, "output exists")

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 
-from ..errors import UserError
 from ..signals import interrupt_signals
 from . import manifest
 
@@ -86,20 +85,16 @@ def run(path, jobs=1, stream=sys.stderr):
         On Ctrl-C or SIGTERM (see :func:`interrupt_signals`), once every
         running job has saved its best image and checkpoint and exited.
     """
-    entries = manifest.read_manifest(path)
-    base = os.path.dirname(os.path.abspath(path))
+    base, entries = manifest.read_jobs(path)
     summary = {"done": [], "skipped": [], "failed": []}
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(max(
         1, (os.cpu_count() or 1) // jobs)))
     children = _Children()
 
     def one(index, job):
-        name = "job %d" % (index + 1)
-        try:
-            argv = manifest.job_argv(job)
-        except UserError as e:
-            return "failed", name, str(e)
-        name = argv[argv.index("-o") + 1]
+        name, argv, error = job
+        if error:
+            return "failed", name, error
         action, argv = manifest.plan(argv, base)
         if action == "skip":
             return "skipped", name, "output exists"

@@ -4,7 +4,9 @@ job each, turned into ``lasagne-style`` arguments.
 Keys: ``command`` (``transfer`` or ``texture``), ``content`` (transfer
 only), ``style`` (several separated by ``;``), ``output``, and any option of
 that command without its leading dashes (``size``, ``iters``, ``seed``,
-``stat``, ``preset``, ``masks``, ...); empty values are left out. Which
+``stat``, ``preset``, ``masks``, ...); empty values are left out. Two jobs
+may not write the same output, and the output folders are created before
+any job runs (``samples/batch_example.csv`` is an example). Which
 options take paths and which take one comma-separated value comes from
 :mod:`lasagne_style.options`.
 """
@@ -12,7 +14,7 @@ import csv
 import json
 import os
 
-from .. import checkpoint, config
+from .. import checkpoint, config, images
 from ..errors import UserError
 from ..options import flags_of_kind
 
@@ -23,6 +25,8 @@ COMMA_LIST_OPTIONS = flags_of_kind("list")
 PATH_OPTIONS = flags_of_kind("path")
 #: Options followed by one path or more (up to the next option).
 PATHS_OPTIONS = flags_of_kind("paths")
+#: Options followed by one value or more: ``;``-separated in a CSV cell.
+MANY_OPTIONS = PATHS_OPTIONS + flags_of_kind("many")
 #: Options of the command line that a job may not set: they print
 #: something else than a run.
 REFUSED = ("help", "h", "version")
@@ -48,9 +52,63 @@ def read_manifest(path):
     return jobs
 
 
+def read_jobs(path):
+    """The jobs of manifest ``path``, checked as a whole before any runs.
+
+    Returns
+    -------
+    (str, list)
+        The manifest's folder (the jobs' paths are relative to it), and one
+        ``(name, argv, error)`` per job: the output path as the manifest
+        gives it (or ``job N``), the job's arguments (:func:`job_argv`), or
+        the one-line reason it cannot run (argv None).
+
+    Raises
+    ------
+    UserError
+        Two jobs write the same output (one result would be lost), or an
+        output folder cannot be created.
+    """
+    base = os.path.dirname(os.path.abspath(path))
+    jobs, outputs = [], {}
+    for index, job in enumerate(read_manifest(path)):
+        try:
+            argv = job_argv(job)
+        except UserError as e:
+            jobs.append(("job %d" % (index + 1), None, str(e)))
+            continue
+        name = argv[argv.index("-o") + 1]
+        output = os.path.realpath(os.path.join(base, name))
+        if output in outputs:
+            raise UserError("jobs %d and %d both write %s: give each job its "
+                            "own output" % (outputs[output], index + 1,
+                                            name))
+        outputs[output] = index + 1
+        jobs.append((name, argv, None))
+    for output in outputs:  # the folders the manifest names, made now
+        try:
+            os.makedirs(os.path.dirname(output), exist_ok=True)
+        except OSError as e:
+            raise UserError("cannot create the output folder %s (%s)"
+                            % (os.path.dirname(output), e.strerror))
+    return base, jobs
+
+
+def _relative(path):
+    """A relative path that argparse cannot take for an option."""
+    return "./" + path if path.startswith("-") else path
+
+
 def job_argv(job):
-    """The ``lasagne-style`` arguments of one job (UserError if malformed)."""
+    """The ``lasagne-style`` arguments of one job (UserError if malformed).
+
+    Values of options that take several paths or numbers may be given as a
+    JSON list or, in a CSV cell, separated by ``;`` (as ``style`` is)."""
     job = {k.strip(): v for k, v in job.items() if k and v not in (None, "")}
+    refused = [key for key in job if key.lstrip("-") in REFUSED]
+    if refused:
+        raise UserError("a job cannot set %r: it prints something else "
+                        "than a run" % refused[0])
     command = job.pop("command", None)
     if command not in COMMANDS:
         raise UserError("command must be transfer or texture, not %r"
@@ -61,16 +119,23 @@ def job_argv(job):
     if command == "transfer":
         if "content" not in job:
             raise UserError("a transfer job needs content")
-        argv.append(str(job.pop("content")))
+        argv.append(_relative(str(job.pop("content"))))
     style = job.pop("style")
-    argv += style if isinstance(style, list) else str(style).split(";")
-    argv += ["-o", str(job.pop("output")), "--quiet"]
+    argv += [_relative(str(s)) for s in (
+        style if isinstance(style, list) else str(style).split(";"))]
+    argv += ["-o", _relative(str(job.pop("output"))), "--quiet"]
     for key, value in job.items():
         flag = "--" + key.replace("_", "-")
-        values = ([str(v) for v in value] if isinstance(value, list)
-                  else [str(value)])
+        if isinstance(value, list):
+            values = [str(v) for v in value]
+        elif flag in MANY_OPTIONS:
+            values = str(value).split(";")
+        else:
+            values = [str(value)]
         if flag in COMMA_LIST_OPTIONS:
             values = [",".join(values)]
+        if flag in PATH_OPTIONS + PATHS_OPTIONS:
+            values = [_relative(v) for v in values]
         argv += [flag] + values
     return argv
 
@@ -89,8 +154,9 @@ def plan(argv, base):
     Returns
     -------
     (str, list of str)
-        ``('skip', argv)`` if the output exists and no checkpoint does (the
-        job is done); ``('resume', argv + ['--resume', CHECKPOINT])`` if an
+        ``('skip', argv)`` if the output exists, no checkpoint does and the
+        output does not say it is an interrupted run's image (the job is
+        done); ``('resume', argv + ['--resume', CHECKPOINT])`` if an
         interrupted run left its checkpoint (its output is then only the
         best image so far); ``('run', argv)`` otherwise.
     """
@@ -100,7 +166,8 @@ def plan(argv, base):
         if "--resume" in argv:  # the manifest names one itself
             return "run", argv
         return "resume", argv + ["--resume", saved]
-    if os.path.exists(os.path.join(base, output)):
+    if os.path.exists(os.path.join(base, output)) and \
+            not images.unfinished_output(os.path.join(base, output)):
         return "skip", argv
     return "run", argv
 

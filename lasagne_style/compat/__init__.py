@@ -25,9 +25,12 @@ Theano, before it is imported:
 
 Theano, once imported:
 
-3. **``theano.tensor.signal.downsample``.** Lasagne 0.1 imports this module,
-   which Theano 0.9 removed; we register a small module whose
-   ``max_pool_2d`` forwards to ``theano.tensor.signal.pool.pool_2d``.
+3. **Theano 0.8's API** (:mod:`.theano_api`): the ``downsample`` module
+   Lasagne 0.1 and old scripts import (``max_pool_2d``,
+   ``DownsampleFactorMax``, ``max_pool_2d_same_size``), forwarding to
+   ``theano.tensor.signal.pool``; scipy.signal's private names that
+   Theano's Python convolutions import (``compute_test_value`` with a
+   convolution); ``OpFromGraph`` gradient overrides set as ``op.grad``.
 4. **Recursion limit.** ``theano.grad`` and graph pickling recurse once per
    op along the graph; the Winograd network (dozens of ops per layer) is
    deeper than Python's default limit of 1000 allows.
@@ -83,8 +86,25 @@ Lasagne, once imported:
    ``flip_filters=True``); importing the module says so once on stderr. Our
    own VGG builds its CorrMM layers from the same classes.
 
+Other people's old code (docs/legacy.md), one module each:
+
+10. **``theano.scan``** (:mod:`.scan`): scan's compiled loop is built for
+    Python 3.11 from the C file Theano ships; if it still cannot be built,
+    scan uses its Python loop instead of failing.
+11. **GPU-era imports** (:mod:`.gpu`): ``theano.sandbox.cuda`` and its
+    ``dnn`` answer "not available" with CPU stand-ins; old pickles of GPU
+    shared variables load on the CPU; ``lasagne.layers.corrmm`` and
+    ``cuda_convnet`` get CPU layers like ``dnn``'s (fix 9).
+12. **Old settings** (:mod:`.flags`): ``device=gpu*``/``cuda*`` in
+    ``THEANO_FLAGS`` or a ``.theanorc`` becomes the CPU, with a notice; the
+    user's ``gcc.cxxflags`` are appended to ours; a ``blas.ldflags`` naming a
+    library that is not here is replaced by ours.
+13. **``python2`` notebooks** (:mod:`.kernel`): ``install`` also adds a
+    kernel alias of that name running this environment's Python 3.
+
 Our Theano flags are placed *before* the user's ``THEANO_FLAGS``: Theano lets a
-later key win, so anything the user sets still overrides them.
+later key win, so anything the user sets still overrides them (except the
+fixes of 12, which must).
 """
 import contextlib
 import functools
@@ -94,7 +114,6 @@ import os
 import sys
 import tempfile
 import threading
-import types
 import warnings
 
 #: Fortran BLAS routines referenced by Theano's C code (``blas_headers.py``).
@@ -121,7 +140,9 @@ STARTUP_FILE = "lasagne_style-startup.pth"
 STARTUP_LINE = ("import os, importlib.util; "
                 "os.environ.get('LASAGNE_STYLE_STARTUP', '1') == '0' "
                 "or importlib.util.find_spec('lasagne_style') is None "
-                "or __import__('lasagne_style')\n")
+                "or (os.environ.__setitem__('_LASAGNE_STYLE_AT_STARTUP', "
+                "'1'), __import__('lasagne_style'), "
+                "os.environ.pop('_LASAGNE_STYLE_AT_STARTUP'))\n")
 
 _header_lock = threading.Lock()
 #: Fix 7's modules: compiled in parallel ("built"), then taken by Theano
@@ -183,58 +204,65 @@ def compile_cache_flags(user_flags, home=None):
     return {"base_compiledir": fallback}
 
 
-def theano_flags(user_flags, libdir):
-    """The ``THEANO_FLAGS`` string to use: ours first, then the user's.
+def theano_flags(user_flags, libdir, rc=None, notices=None):
+    """The ``THEANO_FLAGS`` string to use: ours first, then the user's, then
+    what must override the user's (:mod:`.flags`: a GPU device becomes the
+    CPU, the user's ``gcc.cxxflags`` are appended to our BLAS renames, a
+    ``blas.ldflags`` naming a library that is not here becomes ours).
 
-    Values are double-quoted because Theano splits the string on commas with
-    a POSIX shlex, and the rpath link flag contains commas.
+    ``rc``: the ``.theanorc`` flags (default: none); one-line messages for
+    the user are appended to ``notices``. Values are double-quoted because
+    Theano splits the string on commas with a POSIX shlex, and the rpath
+    link flag contains commas.
     """
+    from . import flags
+    user = flags.parse(user_flags)
+    blas, after, told = flags.plan(user, rc or {}, None if libdir is None
+                                   else blas_flags(libdir))
+    if notices is not None:
+        notices.extend(told)
     ours = {"floatX": "float32"}
-    if libdir is not None:
-        ours.update(blas_flags(libdir))
-    else:
-        ours["blas.ldflags"] = ""  # skips the numpy.distutils probe that fails
+    ours.update(blas)
     ours.update(compile_cache_flags(user_flags))
-    parts = ['%s="%s"' % kv for kv in ours.items()]
+    user_flags = flags.drop(user_flags, [k for k, v in after.items()
+                                         if v is None])
+    parts = [flags.quote(*kv) for kv in ours.items()]
     if user_flags:
         parts.append(user_flags)
+    parts += [flags.quote(k, v) for k, v in after.items() if v is not None]
     return ",".join(parts)
 
 
 def _configure_theano():
     global blas_library
+    from . import flags
+    # Theano imports pkg_resources lazily too (theano.gpuarray.linalg, from
+    # scan's optimisations): a warning the user can do nothing about
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     libdir = find_openblas()
+    notices = []
+    user_flags = os.environ.get("THEANO_FLAGS", "")
     os.environ["THEANO_FLAGS"] = theano_flags(
-        os.environ.get("THEANO_FLAGS", ""), libdir)
+        user_flags, libdir, flags.read_theanorc(), notices)
+    for notice in notices:
+        print(notice, file=sys.stderr)
     if libdir is None:
         warnings.warn("scipy-openblas32 is not installed: Theano will use a "
                       "slow built-in gemm (pip install scipy-openblas32).")
-    else:
+    elif "scipy_openblas" in flags.parse(os.environ["THEANO_FLAGS"]).get(
+            "blas.ldflags", ""):
         blas_library = os.path.join(libdir, "libscipy_openblas.so")
 
 
-def _install_downsample_module():
-    import theano.tensor.signal
-    from theano.tensor.signal import pool
-
-    def max_pool_2d(input, ds, ignore_border=None, st=None, padding=(0, 0),
-                    mode="max"):
-        return pool.pool_2d(input, ws=ds, ignore_border=ignore_border,
-                            stride=st, pad=padding, mode=mode)
-
-    module = types.ModuleType("theano.tensor.signal.downsample")
-    module.max_pool_2d = max_pool_2d
-    module.__doc__ = "Lasagne 0.1 shim: forwards to theano.tensor.signal.pool."
-    sys.modules[module.__name__] = module
-    theano.tensor.signal.downsample = module
-
-
 def _patch_theano():
-    _install_downsample_module()
+    from . import theano_api
+    theano_api.install()
     _quiet_get_vector_length()
     _stable_cop_versions()
     _version_modules_of_propless_ops()
     _compile_modules_in_parallel()
+    from . import scan
+    scan.install()
     sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     _state["theano"] = True
 
@@ -570,38 +598,9 @@ def _patch_lasagne():
     _state["lasagne"] = True
 
 
-def _fill_dnn_stand_in(module):
-    module.Conv2DDNNLayer = Conv2DDNNLayer
-    module.Pool2DDNNLayer = Pool2DDNNLayer
-    module.MaxPool2DDNNLayer = MaxPool2DDNNLayer
-    module.__all__ = ["Pool2DDNNLayer", "MaxPool2DDNNLayer", "Conv2DDNNLayer"]
-    module.__doc__ = ("CPU stand-ins for Lasagne's cuDNN layers, installed by "
-                      "lasagne_style.compat (no cuDNN backend here).")
-    if not _state["dnn_notice"]:
-        _state["dnn_notice"] = True
-        print("lasagne_style: no cuDNN here (Theano 1.0 removed the backend "
-              "lasagne.layers.dnn needs): its layers run on the CPU",
-              file=sys.stderr)
-
-
-class _DnnLoader:
-    """Loads the real ``lasagne.layers.dnn`` if it can be, else fills the
-    module with the CPU stand-ins."""
-
-    def __init__(self, real_spec):
-        self.real_spec = real_spec
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        if self.real_spec is not None:
-            try:
-                self.real_spec.loader.exec_module(module)
-                return
-            except Exception:  # ImportError, or nose's SkipTest
-                pass
-        _fill_dnn_stand_in(module)
+def _stand_in_layers():
+    """The CPU layers standing in for cuDNN's (fix 9), for :mod:`.gpu`."""
+    return Conv2DDNNLayer, Pool2DDNNLayer, MaxPool2DDNNLayer
 
 
 class _PatchingLoader:
@@ -641,15 +640,33 @@ class ImportHook:
     ``lasagne.layers.dnn`` fall back to the CPU stand-ins."""
 
     def find_spec(self, name, path=None, target=None):
+        if name.startswith(("theano.", "lasagne.")):
+            return self._find_submodule(name, path)
         if name == "theano" and not _state["theano"]:
             _configure_theano()
             return self._patched(name, path, _patch_theano)
         if name == "lasagne" and not _state["lasagne"]:
             import theano  # noqa: F401  (patched first, through this hook)
             return self._patched(name, path, _patch_lasagne)
-        if name == "lasagne.layers.dnn" and _state["lasagne"]:
+        return None
+
+    @staticmethod
+    def _find_submodule(name, path):
+        from . import gpu
+        if name == "theano.scan_module.scan_perform_ext" and _state["theano"]:
+            from . import scan
             real = importlib.machinery.PathFinder.find_spec(name, path)
-            return importlib.util.spec_from_loader(name, _DnnLoader(real))
+            if real is not None:
+                return importlib.util.spec_from_file_location(
+                    name, real.origin, loader=scan.ExtLoader(real))
+        if name in gpu.LASAGNE_MODULES and _state["lasagne"]:
+            real = importlib.machinery.PathFinder.find_spec(name, path)
+            return importlib.util.spec_from_loader(
+                name, gpu.LasagneGpuLoader(real, name.rsplit(".", 1)[1]))
+        if name in gpu.CUDA_MODULES and _state["theano"]:
+            return importlib.util.spec_from_loader(
+                name, gpu.StandInLoader(gpu.CUDA_MODULES[name]),
+                is_package=name == gpu.CUDA)
         return None
 
     @staticmethod
@@ -695,20 +712,28 @@ def startup_file_path():
 def main(argv=None):
     """``python -m lasagne_style.compat install|remove|status``: the
     start-up file that makes plain ``import theano`` / ``import lasagne``
-    work in this environment."""
+    work in this environment, and the ``python2`` kernel alias for old
+    notebooks (:mod:`.kernel`)."""
+    from . import kernel
     command = (argv if argv is not None else sys.argv[1:] or ["status"])[0]
     path = startup_file_path()
     if command == "install":
         with open(path, "w") as f:
             f.write(STARTUP_LINE)
         print("installed %s" % path)
+        folder = kernel.install()
+        if folder:
+            print("installed the python2 kernel alias %s" % folder)
     elif command == "remove":
         if os.path.exists(path):
             os.remove(path)
-        print("removed %s" % path)
+        kernel.remove()
+        print("removed %s and the python2 kernel alias" % path)
     elif command == "status":
         print("%s %s" % (path, "present" if os.path.exists(path)
                          else "absent"))
+        print("python2 kernel alias %s: %s" % (
+            kernel.kernel_dir(), "present" if kernel.present() else "absent"))
     else:
         print("usage: python -m lasagne_style.compat install|remove|status",
               file=sys.stderr)

@@ -1,0 +1,111 @@
+"""Batch manifests checked as a whole before any job runs: duplicate
+outputs refused, output folders created, options that are not runs refused,
+masks and blends in CSV cells, paths that begin with a dash; the example
+manifest in samples/ is valid."""
+import csv
+import os
+
+import pytest
+
+from conftest import ROOT, SAMPLES
+from lasagne_style import cli, options
+from lasagne_style.batch import local, manifest
+from lasagne_style.errors import UserError
+
+
+def write_csv(path, rows):
+    keys = sorted({k for row in rows for k in row})
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _no_process(monkeypatch):
+    started = []
+
+    def refuse(*args, **kwargs):
+        started.append(args)
+        raise AssertionError("a job was started")
+    monkeypatch.setattr(local.subprocess, "Popen", refuse)
+    return started
+
+
+def test_two_jobs_with_one_output_are_refused_before_any_work(
+        tmp_path, monkeypatch):
+    started = _no_process(monkeypatch)
+    path = tmp_path / "jobs.csv"
+    write_csv(path, [
+        dict(command="texture", style="a.png", output="out/r.png"),
+        dict(command="texture", style="b.png", output="x/../out/r.png")])
+    with pytest.raises(UserError, match="jobs 1 and 2 both write"):
+        local.run(str(path), stream=open(os.devnull, "w"))
+    assert started == [] and not (tmp_path / "out").exists()
+    assert cli.main(["batch", str(path), "--local"]) == 2
+
+
+def test_missing_output_folders_are_created_before_the_jobs(tmp_path):
+    path = tmp_path / "jobs.csv"
+    write_csv(path, [dict(command="texture", style="a.png",
+                          output="new/deeper/r.png")])
+    base, jobs = manifest.read_jobs(str(path))
+    assert base == str(tmp_path)
+    assert jobs == [("new/deeper/r.png", jobs[0][1], None)]
+    assert (tmp_path / "new" / "deeper").is_dir()
+
+
+def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    path = tmp_path / "jobs.csv"
+    write_csv(path, [dict(command="texture", style="a.png",
+                          output="file/r.png")])
+    with pytest.raises(UserError, match="cannot create the output folder"):
+        manifest.read_jobs(str(path))
+
+
+@pytest.mark.parametrize("key", ["help", "version", "h"])
+def test_a_job_cannot_ask_for_help_instead_of_a_run(key):
+    with pytest.raises(UserError, match="a job cannot set %r" % key):
+        manifest.job_argv(dict(command="texture", style="a.png",
+                               output="o.png", **{key: "1"}))
+
+
+def test_masks_and_blend_weights_in_csv_cells(tmp_path):
+    row = dict(command="transfer", content="c.png", style="a.png;b.png",
+               output="o.png", masks="m1.png;m2.png",
+               style_masks="n1.png;n2.png", stat="mean")
+    args = cli.build_parser().parse_args(manifest.job_argv(row))
+    assert args.masks == ["m1.png", "m2.png"]
+    assert args.style_masks == ["n1.png", "n2.png"]
+    row = dict(command="texture", style="a.png;b.png", output="o.png",
+               style_blend="0.25;0.75")
+    args = cli.build_parser().parse_args(manifest.job_argv(row))
+    assert options.from_namespace(args, "texture").style_blend == (0.25,
+                                                                    0.75)
+
+
+def test_paths_that_begin_with_a_dash_stay_paths():
+    argv = manifest.job_argv(dict(command="transfer", content="-c.png",
+                                  style="-s.png", output="-o.png",
+                                  init="-i.png"))
+    args = cli.build_parser().parse_args(argv)
+    assert (args.content, args.style, args.output, args.init) == (
+        "./-c.png", ["./-s.png"], "./-o.png", "./-i.png")
+    # the same files once made absolute for a Dask worker
+    absolute = manifest.absolute_argv(argv, "/m")
+    args = cli.build_parser().parse_args(absolute)
+    assert os.path.normpath(args.content) == "/m/-c.png"
+
+
+def test_the_example_manifest_is_valid():
+    path = os.path.join(SAMPLES, "batch_example.csv")
+    base, jobs = manifest.read_jobs(path)
+    assert len(jobs) == 4 and all(error is None for _, _, error in jobs)
+    for _, argv, _ in jobs:
+        args = cli.build_parser().parse_args(argv)
+        opts = options.from_namespace(args, args.command)
+        for image in ([args.content] if args.command == "transfer" else []) \
+                + args.style:
+            assert os.path.exists(os.path.join(base, image)), image
+        assert os.path.realpath(os.path.join(base, opts.output)).startswith(
+            os.path.join(ROOT, "out") + os.sep)
