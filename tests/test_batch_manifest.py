@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, sample
 from lasagne_style import cli, options
 from lasagne_style.batch import local, manifest
 from lasagne_style.errors import UserError
@@ -109,3 +109,68 @@ def test_the_example_manifest_is_valid():
             assert os.path.exists(os.path.join(base, image)), image
         assert os.path.realpath(os.path.join(base, opts.output)).startswith(
             os.path.join(ROOT, "out") + os.sep)
+
+
+def test_an_interrupted_runs_image_without_checkpoint_is_not_done(tmp_path):
+    from lasagne_style import api
+
+    out = str(tmp_path / "o.png")
+
+    def stop(n, *_):
+        if n == 2:
+            raise KeyboardInterrupt
+    result = api.synthesize(sample("cork.png"), size=32, iters=5, seed=0,
+                            output=out, progress=stop)
+    assert result.stopped == "interrupted"
+    argv = ["texture", sample("cork.png"), "-o", "o.png"]
+    assert manifest.plan(argv, str(tmp_path))[0] == "resume"
+    # the checkpoint could not be written (a full disk): the image alone
+    # must not pass for a finished job
+    os.remove(result.checkpoint)
+    assert manifest.plan(argv, str(tmp_path))[0] == "run"
+    api.synthesize(sample("cork.png"), size=32, iters=5, seed=0, output=out,
+                   progress=False)
+    assert manifest.plan(argv, str(tmp_path))[0] == "skip"
+
+
+def test_a_fifo_at_a_log_path_does_not_hang_the_worker(tmp_path):
+    from lasagne_style.batch import dask_worker
+
+    fifo = str(tmp_path / "job.log")
+    os.mkfifo(fifo)
+    with pytest.raises(OSError):  # at once: no reader, not a regular file
+        dask_worker.open_log(fifo)
+    regular = str(tmp_path / "ok.log")
+    with dask_worker.open_log(regular) as f:
+        f.write("line\n")
+    with dask_worker.open_log(regular) as f:
+        f.write("more\n")
+    assert open(regular).read() == "line\nmore\n"
+
+
+def test_a_scheduler_port_that_never_answers_is_one_line(tmp_path, capsys,
+                                                         monkeypatch):
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("distributed")
+    from lasagne_style.batch import dask_client
+
+    monkeypatch.setattr(dask_client, "CONNECT_TIMEOUT", "2s")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()),
+                     daemon=True).start()
+    path = tmp_path / "jobs.csv"
+    write_csv(path, [dict(command="texture", style=sample("cork.png"),
+                          output="o.png")])
+    start = time.monotonic()
+    code = cli.main(["batch", str(path), "--scheduler",
+                     "tcp://127.0.0.1:%d" % server.getsockname()[1]])
+    err = capsys.readouterr().err
+    server.close()
+    assert code == 2 and time.monotonic() - start < 30
+    assert "no answer within 2s" in err and err.count("\n") == 1, err

@@ -1,4 +1,6 @@
 """The compatibility fixes: Theano flags, BLAS linkage, Lasagne import."""
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -148,3 +150,11 @@ def test_only_modules_beginning_with_theano_headers_get_the_pch(tmp_path):
     assert compat._precompiled_header(
         ["g++", "-shared", "-O3", "-o", str(tmp_path / "m.so"),
          str(other)], build=True) is None
+
+
+def test_a_home_that_cannot_hold_a_directory_gets_the_temporary_cache():
+    # root's permission bits say /proc is writable; creating a folder there
+    # fails all the same (it used to end in Theano's traceback)
+    with pytest.warns(UserWarning, match="is not writable"):
+        flags = compat.compile_cache_flags("", home="/proc/nohome")
+    assert flags["base_compiledir"].startswith(tempfile.gettempdir())

@@ -59,3 +59,30 @@ def test_the_benchmark_reference_can_take_the_defaults_back():
         "OMP_WAIT_POLICY": "", "OPENBLAS_THREAD_TIMEOUT": ""}
     assert _c_environment(script=UNSET_SCRIPT, OMP_WAIT_POLICY="ACTIVE") == {
         "OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": ""}
+
+
+def _startup_environment(script):
+    """What a program of the venv sees, with the start-up file active."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in threads.IDLE_DEFAULTS and k != "LASAGNE_STYLE_STARTUP"}
+    out = subprocess.run([sys.executable, "-c", script], env=base,
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_the_start_up_file_keeps_them_out_of_other_programs():
+    from lasagne_style import compat
+
+    if not os.path.exists(compat.startup_file_path()):
+        import pytest
+        pytest.skip("no start-up file in this environment (make setup)")
+    plain = SCRIPT.replace("import lasagne_style\n",
+                           "import sys\n"
+                           "assert 'lasagne_style' in sys.modules\n")
+    assert _startup_environment(plain) == {"OMP_WAIT_POLICY": "",
+                                           "OPENBLAS_THREAD_TIMEOUT": ""}
+    for module in ("lasagne_style.api", "lasagne_style.cli"):
+        ours = SCRIPT.replace("import lasagne_style\n",
+                              "import %s\n" % module)
+        assert _startup_environment(ours) == {
+            "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}

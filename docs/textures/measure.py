@@ -75,7 +75,8 @@ def style_scale(arm, rgb, size):
 
 
 def _out(work, path, size, arm):
-    return os.path.join(work, "%s_%d_%s.png" % (_name(path), size, arm))
+    return os.path.join(os.path.abspath(work),
+                        "%s_%d_%s.png" % (_name(path), size, arm))
 
 
 def run(work, iters):

@@ -13,9 +13,10 @@ per job.
   are made absolute before submission (a worker is shared by many jobs, so
   it must not ``chdir``). Workers of a remote cluster must see the images
   and outputs at the same paths (shared storage).
-- **Same result everywhere.** A job runs the same code as a single
-  ``lasagne-style`` call, so the same seed gives the same image whichever
-  worker ran it.
+- **Same code everywhere.** A job runs the same code as a single
+  ``lasagne-style`` call: the same seed gives the same image as a single
+  run with the same number of threads (sums inside BLAS and the C ops are
+  split by thread, so another thread count may change the last digits).
 - **Threads.** Each worker process gets ``cpus / workers on its host`` BLAS
   and OpenMP threads, set in its environment before Theano loads its BLAS.
   A worker runs one job at a time (Theano functions are not thread-safe):
@@ -44,6 +45,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import socket
 import sys
 import time
 import uuid
@@ -173,6 +175,34 @@ def _workers_per_host(client):
     return hosts, workers
 
 
+def _check_answers(scheduler):
+    """UserError unless a ``tcp://`` scheduler speaks first within
+    :data:`CONNECT_TIMEOUT`, as a Dask scheduler does (its handshake):
+    Dask's client bounds the connection but not the wait for the
+    scheduler's reply, so a port that accepts and never answers (another
+    service, a firewall) would hang the batch. Other protocols are left to
+    Dask."""
+    address = scheduler.split("://", 1)[1] if "://" in scheduler \
+        else scheduler
+    if "://" in scheduler and not scheduler.startswith("tcp://"):
+        return
+    host, _, port = address.rpartition(":")
+    seconds = float(CONNECT_TIMEOUT.rstrip("s"))
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)),
+                                      timeout=seconds) as sock:
+            sock.settimeout(seconds)
+            if sock.recv(1):
+                return
+            reason = "it closed the connection"
+    except socket.timeout:
+        reason = "no answer within %s" % CONNECT_TIMEOUT
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+    raise UserError("cannot reach the Dask scheduler at %s (%s)"
+                    % (scheduler, reason))
+
+
 @contextlib.contextmanager
 def _client(jobs, scheduler):
     """A Dask client: of ``scheduler``, or of a local cluster of ``jobs``
@@ -181,6 +211,7 @@ def _client(jobs, scheduler):
     from distributed import Client, LocalCluster
 
     if scheduler:
+        _check_answers(scheduler)
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, asyncio.TimeoutError, ValueError) as e:

@@ -7,11 +7,13 @@ for the whole design.
 import contextlib
 import ctypes
 import datetime
+import errno
 import fcntl
 import itertools
 import os
 import shlex
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -203,6 +205,19 @@ def _worker_host():
     return address.rsplit(":", 1)[0].split("://")[-1], address
 
 
+def open_log(path):
+    """``path`` opened for appending, if it is a regular file (or can be
+    created as one); OSError otherwise. Opened without blocking: a FIFO
+    there (no reader) or a device must not hang the worker."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                 | os.O_NONBLOCK, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 def run_job(entry, argv, log, workers_per_host, batch_id):
     """Run one job in this worker process (Dask calls this).
 
@@ -242,7 +257,7 @@ def run_job(entry, argv, log, workers_per_host, batch_id):
         if batch_id in _stopped:  # (checked again, atomically, below)
             return "unstarted", "", 0.0
         try:
-            sink = open(log, "a", encoding="utf-8")
+            sink = open_log(log)
         except OSError:
             # e.g. the output's folder is missing: the job reports that
             sink = open(os.devnull, "w")

@@ -179,13 +179,16 @@ def blas_flags(libdir):
 
 
 def usable_directory(path):
-    """Whether ``path`` is, or can be created as, a writable directory."""
-    while not os.path.exists(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            return False
-        path = parent
-    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
+    """Whether ``path`` is, or can be created as, a writable directory:
+    tried (creating it, as Theano would, and a file in it), because
+    permission bits do not tell (root may "write" to /proc, a read-only
+    mount looks writable)."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
 
 
 def compile_cache_flags(user_flags, home=None):
