@@ -41,6 +41,7 @@ demo: setup
 
 test: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q tests
 
 # PyTorch is the benchmark's reference only: installed here, never by setup.

@@ -76,8 +76,10 @@ setup(
         "notebook": ["jupyterlab>=4"],
         "test": [
             "pytest>=7",
-            # `make test` lints first, with the rules in ruff.toml
+            # `make test` lints first, with the rules in ruff.toml, then
+            # checks the public API's type hints (setup.cfg [mypy])
             "ruff>=0.6,<0.18",
+            "mypy>=1.8",
             # tests/test_notebook.py and `make notebook` execute
             # notebooks/neural_style.ipynb in a python3 kernel
             "nbclient>=0.7",

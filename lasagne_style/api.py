@@ -355,7 +355,7 @@ def stylize(content: ImageInput, style: StyleInput,
     return _execute(run, opts, styles)
 
 
-def _texture_scale(opts, loss, styles, shape):
+def _texture_scale(opts, loss, styles, shape, warn=True):
     """``opts`` with a texture's style scale: the user's, or by default
     :func:`config.texture_style_scale` (1, or larger where every style
     layer then has at least as many positions as channels; the papers'
@@ -371,14 +371,14 @@ def _texture_scale(opts, loss, styles, shape):
         cause = "--preset %s" % opts.preset
     else:
         cause = "--style-scale %g" % opts.style_scale
-    if opts.style_scale < needed and opts.progress:
+    if opts.style_scale < needed and opts.progress and warn:
         starved = sorted({name for rgb in styles
                           for name in config.starved_layers(
                               loss.style_layers, images.fit_size(
                                   rgb.shape, opts.style_scale * max(shape)))},
                          key=config.LAYERS.index)
         print("lasagne-style: warning: with %s the style has fewer positions "
-              "than channels at %s, so the texture will copy its layout; "
+              "than channels at %s, so the texture may copy its layout; "
               "--style-scale %g avoids it (docs/textures.md)"
               % (cause, ", ".join(starved), math.ceil(needed * 100) / 100.0),
               file=sys.stderr)
@@ -394,6 +394,13 @@ def synthesize(style: StyleInput, options: Optional[RunOptions] = None,
     side ``size``, unless ``width`` and ``height`` are given. ``options``
     and ``keywords`` as in :func:`stylize`, with the fields of
     :class:`lasagne_style.options.RunOptions` that a texture takes.
+
+    Without ``style_scale`` the style is resized so that every style layer
+    has at least as many positions as channels (``style_scale`` 1 from
+    about 370-500 px up, larger below; the papers' presets keep 1), which
+    keeps the texture from copying the style's layout; the result's
+    ``copy`` and ``copy_score`` say how much it does
+    (:mod:`lasagne_style.copying`, docs/textures.md).
 
     With ``tileable`` the texture wraps around: the network pads every
     convolution circularly and the variation term includes the differences
@@ -434,7 +441,10 @@ def score(image: ImageInput, style: StyleInput,
 
     The image is scored at its own size; the style is resized to its scale
     (its longer side ``style_scale`` times the image's, as in
-    :func:`stylize`) and the content (if given) to its exact size. Without a
+    :func:`stylize`; without a content image and without ``style_scale``,
+    the scale a texture of this size gets by default, so that a texture's
+    score is the loss its run printed) and the content (if given) to its
+    exact size. Without a
     content image the content term is 0 (a texture's score). ``options``
     and ``keywords``: the loss options of
     :class:`lasagne_style.options.RunOptions` (``preset``, ``statistic``,
@@ -455,6 +465,9 @@ def score(image: ImageInput, style: StyleInput,
     rgb = _rgb(image, "image")
     styles = _style_images(style)
     shape = rgb.shape[:2]
+    if opts.style_scale is None:  # a texture's default scale, or 1
+        opts = opts.replace(style_scale=1.0) if content is not None else \
+            _texture_scale(opts, loss, styles, shape, warn=False)
     _check_sizes(loss, shape, styles, 1, opts.style_scale)
     run = schedule.Run(config=loss, shape=shape, styles=styles,
                        style_scale=opts.style_scale,

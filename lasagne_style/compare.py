@@ -43,7 +43,9 @@ def _cell(row, stat, stats, size, iters, preset, init, multiscale, tol):
                   statistic=stat, progress=False, multiscale=multiscale,
                   tol=tol)
     if row["kind"] == "texture":
-        result = api.synthesize(row["style"], **common)
+        # the style at the output's size, as the distances below score it
+        # (the texture command's default may enlarge it: docs/textures.md)
+        result = api.synthesize(row["style"], style_scale=1.0, **common)
     else:
         result = api.stylize(row["content"], row["style"], init=init,
                              **common)

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+from typing import Optional
 
 from .errors import UserError
 
@@ -281,7 +282,7 @@ class LossConfig:
     normalize: bool
     content_layers: tuple = CONTENT_LAYERS
     style_layers: tuple = STYLE_LAYERS
-    style_layer_weights: tuple = None
+    style_layer_weights: Optional[tuple] = None
     statistic: str = "gram"
     tileable: bool = False
     regions: int = 0

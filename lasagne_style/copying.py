@@ -38,12 +38,12 @@ variation (below 1e-12 of the exemplar's mean square) counts as ``r = 0``.
 Why blurred edges (measured on the tuning images, docs/textures.md): the
 grey values' largest correlation (``gradient=False``, ``sigma=0``, the
 issue's first definition) is high for any two smooth images that share a
-few strong low frequencies (0.66-0.80 for phase-randomised versions of the
-results of a smooth painting, 0.82 for a plain copy), so it hardly separates
-copies from textures; unblurred edges miss copies that are smeared or
-slightly warped (a visible copy at 128 px scored below its chance level).
-Edges at 1/32 of the image size separate them (copy 0.24 above chance,
-textures within 0.03 of it).
+few strong low frequencies (0.42-0.72 on average for phase-randomised
+versions of the results of a smooth painting, 0.82 for a plain copy), so it
+hardly separates copies from textures; unblurred edges miss copies that are
+smeared or slightly warped (a visible copy at 128 px scored below its chance
+level). Edges at 1/32 of the image size separate them better (visible
+copies 0.15-0.65 above chance, texture-looking results -0.09 to +0.06).
 
 A run is compared with its exemplar at the scales it was made from (see
 :func:`measure`): the exemplar resized to the result's size, and, when the

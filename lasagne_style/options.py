@@ -72,8 +72,8 @@ class Offer:
     """
     group: str
     help: str
-    check: Callable[[Any], Any] = None
-    parse: Callable[[str], Any] = None
+    check: Callable[[Any], Any]
+    parse: Optional[Callable[[str], Any]] = None
     commands: Tuple[str, ...] = RUNS
     flag: Optional[str] = "auto"
     short: Optional[str] = None
@@ -270,7 +270,8 @@ class RunOptions:
         _optional(lambda v: config.layer_names(v, "content layers")),
         commands=_TS, metavar="L1,L2", kind="list"))
     style_layers: Optional[tuple] = option(None, Offer(
-        _LOSS, "style layers (default %s; %s with --stat disc)"
+        _LOSS, "style layers, conv or pool1..pool5 (default %s; %s with "
+        "--stat disc)"
         % (",".join(config.STYLE_LAYERS),
            ",".join(config.ADVERSARIAL_STYLE_LAYERS)),
         _optional(config.layer_names), metavar="L1,L2,...", kind="list",
@@ -314,12 +315,12 @@ class RunOptions:
         recorded=False))
     style_scale: Optional[float] = option(None, Offer(
         _CONTROL, "resize the style so its longer side is F times the "
-        "output's (larger: larger strokes and motifs; a texture's default "
-        "is 1, or larger where a style layer would otherwise have fewer "
-        "positions than channels, which copies the style: "
-        "docs/textures.md)", _optional(config.style_scale),
+        "output's (larger: larger strokes and motifs; a texture's default, "
+        "and score's without --content, is 1, or larger where a style layer "
+        "would otherwise have fewer positions than channels, which copies "
+        "the style: docs/textures.md)", _optional(config.style_scale),
         parse=_parse_number, metavar="F",
-        defaults={"transfer": 1.0, "texture": None, "score": 1.0},
+        defaults={"transfer": 1.0, "texture": None, "score": None},
         commands=COMMANDS))
     tileable: bool = option(False, Offer(
         _CONTROL, "a texture that tiles without seams (circular padding; "

@@ -1,3 +1,4 @@
+import csv
 import os
 import sys
 
@@ -43,3 +44,12 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def write_csv(path, rows):
+    """A batch manifest: a CSV file with one column per key of ``rows``."""
+    keys = sorted({k for row in rows for k in row})
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, keys)
+        writer.writeheader()
+        writer.writerows(rows)

@@ -2,23 +2,14 @@
 outputs refused, output folders created, options that are not runs refused,
 masks and blends in CSV cells, paths that begin with a dash; the example
 manifest in samples/ is valid."""
-import csv
 import os
 
 import pytest
 
-from conftest import ROOT, SAMPLES, sample
+from conftest import ROOT, SAMPLES, sample, write_csv
 from lasagne_style import cli, options
 from lasagne_style.batch import local, manifest
 from lasagne_style.errors import UserError
-
-
-def write_csv(path, rows):
-    keys = sorted({k for row in rows for k in row})
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, keys)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _no_process(monkeypatch):

@@ -140,3 +140,68 @@ def test_the_exemplar_is_taken_at_the_runs_scales(rng):
 def test_the_exemplar_must_cover_the_image(rng):
     with pytest.raises(ValueError, match="at least as large"):
         copying.copy_score(rng.rand(20, 20), rng.rand(10, 30))
+
+
+# --- a run's copy score ----------------------------------------------------
+
+def _scene(h=150, w=200):
+    """A scene-like image: a sky over a hill, a mountain, a sun, a tower."""
+    y, x = np.mgrid[0:h, 0:w].astype(float)
+    img = np.zeros((h, w, 3))
+    t = y / h
+    img[:] = np.stack([80 + 100 * t, 140 + 80 * t, 230 - 20 * t], -1)
+    ground = y > 0.6 * h + 10 * np.sin(x / 23.0)
+    img[ground] = [60, 140, 50]
+    img[(y > 0.25 * h + np.abs(x - 0.35 * w) * 0.9) & ~ground] = [110, 100,
+                                                                  110]
+    img[(y - 0.18 * h) ** 2 + (x - 0.8 * w) ** 2 < (0.08 * w) ** 2] = [
+        250, 230, 120]
+    img[(np.abs(x - 0.62 * w) < 0.03 * w) & (y > 0.3 * h)] = [40, 30, 30]
+    img += np.random.RandomState(0).normal(0, 12, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_a_default_texture_of_a_scene_is_not_a_copy(tmp_path, capsys):
+    # the defaults at 128 px (100 evaluations to keep the test short): the
+    # score must stay within COPY_MARGIN of its chance level, the margin
+    # chosen on the tuning images of docs/textures.md (visible copies were
+    # 0.15-0.65 above chance, textures at most 0.06 above)
+    import json
+
+    from PIL import Image
+
+    from lasagne_style import cli
+    scene = tmp_path / "scene.png"
+    Image.fromarray(_scene()).save(str(scene))
+    out, log = str(tmp_path / "t.png"), str(tmp_path / "t.json")
+    assert cli.main(["texture", str(scene), "-o", out, "--size", "128",
+                     "--iters", "100", "--seed", "0", "--log", log]) == 0
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err
+    line = [x for x in captured.out.splitlines()
+            if x.startswith("copy score")]
+    assert len(line) == 1 and line[0].endswith("a texture, not a copy")
+    recorded = json.load(open(log))["copy_score"]
+    assert recorded["excess"] == pytest.approx(recorded["score"]
+                                               - recorded["chance"])
+    assert recorded["excess"] <= copying.COPY_MARGIN
+    assert not recorded["copies"]
+    # the number printed and recorded is the one measure() gives the image
+    from lasagne_style import images
+    again = copying.measure(images.load_image(out), _scene(),
+                            json.loads(images.load_image_and_text(out)[1][
+                                "lasagne_style:options"])["style_scale"])
+    assert again.score == pytest.approx(recorded["score"], abs=1e-9)
+
+
+def test_the_api_result_has_the_copy_score_of_textures_only(rng):
+    from lasagne_style import api
+    style = rng.randint(0, 256, (40, 40, 3)).astype(np.uint8)
+    shallow = dict(size=32, iters=2, seed=0, progress=False,
+                   style_layers="conv1_1,conv2_1")
+    result = api.synthesize(style, **shallow)
+    assert result.copy_score == result.copy.score
+    # conv1_1 and conv2_1 have enough positions at 32 px: scale 1
+    assert result.copy == copying.measure(result.image, style, 1.0)
+    transfer = api.stylize(style, style, content_layers="conv2_1", **shallow)
+    assert transfer.copy is None and transfer.copy_score is None

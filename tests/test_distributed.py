@@ -1,6 +1,5 @@
 """``lasagne-style batch`` on Dask: a local cluster, a scheduler and workers
 started apart (one of them killed mid-job), interrupts, and the options."""
-import csv
 import json
 import os
 import re
@@ -14,7 +13,7 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import ROOT, alive, sample
+from conftest import ROOT, alive, sample, write_csv
 from lasagne_style import batch, cli
 from lasagne_style.batch import dask_client as dist
 from lasagne_style.batch import local
@@ -29,14 +28,6 @@ TIMEOUT = 900
 
 def batch_command(*args):
     return [sys.executable, "-m", "lasagne_style.cli", "batch"] + list(args)
-
-
-def write_csv(path, rows):
-    keys = sorted({k for row in rows for k in row})
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, keys)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def headers(log):

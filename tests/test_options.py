@@ -146,9 +146,11 @@ def test_metadata_is_the_recorded_options(tmp_path):
                             style_layers=["conv1_1", "conv2_1"])
     _, text = load_image_and_text(out)
     stored = json.loads(text["lasagne_style:options"])
+    # a texture records the style scale it ran with (its default is
+    # resolved from the style's size: 1 here, docs/textures.md)
     expected = options.RunOptions.of(
         "texture", size=32, iters=2, seed=5, output=out, statistic="mean",
-        style_layers=["conv1_1", "conv2_1"]).recorded()
+        style_layers=["conv1_1", "conv2_1"], style_scale=1.0).recorded()
     assert stored == dict(json.loads(json.dumps(expected)), seed=5)
     assert result.seed == 5
     recorded = {f.name for f in options.offered("texture")
