@@ -240,8 +240,10 @@ def _run_options(command, options, keywords):
 def _copy_score(run, result):
     """A texture's :class:`~lasagne_style.copying.CopyScore` against the
     style image it copies most (at the scales the run used), or None for a
-    transfer or a run without an image (docs/textures.md)."""
-    if run.content is not None or result.image is None:
+    transfer, a run without an image, or an image too thin to have edges
+    in both directions (docs/textures.md)."""
+    if run.content is not None or result.image is None \
+            or min(result.image.shape[:2]) < 2:
         return None
     from . import copying
     return max((copying.measure(result.image, rgb, run.style_scale)
@@ -334,7 +336,7 @@ def stylize(content: ImageInput, style: StyleInput,
                                             len(styles))
     if mask_arrays is not None:
         _check_coverage(mask_arrays, shape)
-    init_image = _init_image(opts.init)
+    init_image = _init_image(opts.start)
     content_rgb, finish = images.resize(rgb, shape), None
     if opts.preserve_colors == "histogram":
         styles = [colors.match_histogram(s, content_rgb) for s in styles]
@@ -424,7 +426,7 @@ def synthesize(style: StyleInput, options: Optional[RunOptions] = None,
     opts = _texture_scale(opts, loss, styles, shape)
     _check_sizes(loss, shape, styles, opts.multiscale, opts.style_scale)
     run = schedule.Run(
-        config=loss, shape=shape, styles=styles, init=_init_image(opts.init),
+        config=loss, shape=shape, styles=styles, init=_init_image(opts.start),
         iters=opts.iters, tol=opts.tol, levels=opts.multiscale,
         seed=_new_seed(opts.seed), output=opts.output,
         save_every=opts.save_every, resume=opts.resume, weights=opts.weights,

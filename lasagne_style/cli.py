@@ -20,6 +20,12 @@ threads.set_idle_defaults()  # our runs only, before numpy loads its BLAS
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # no abbreviations: a manifest column such as "hel" or "out" must
+        # not become --help or --output
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         # one line instead of argparse's usage block, with a suggestion for
         # a misspelled option

@@ -97,12 +97,11 @@ def run_seeds(seeds, styles, contents=(), stats=tuple(STATISTICS),
 
     With ``processes`` > 1 the runs go to that many worker processes with
     one BLAS and OpenMP thread each: at 128-160 px an evaluation is not much
-    faster on two threads than on one (0.195 vs 0.220 s at 128 px on a
-    2-core machine, 2026-11-27), so two single-threaded processes do nearly
-    twice the work. Each run is one task, textures (the long ones) first,
-    so that a process that finishes early takes the next one. With one
-    process per seed instead, the two processes of the notebook's section 5
-    ran for 3286 and 3006 s (2026-11-29): 280 s of one core left idle.
+    faster on two threads than on one, so two single-threaded processes do
+    nearly twice the work. Each run is one task, textures (the long ones)
+    first, so that a process that finishes early takes the next one (one
+    process per seed left a core idle for minutes). Measurements:
+    docs/performance.md, "Comparison runs".
     """
     rows = [row for seed in seeds
             for row in _rows(styles, contents, seed, textures)]

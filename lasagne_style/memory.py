@@ -1,16 +1,12 @@
 """How much memory a run needs, checked before any large array exists.
 
-Peak memory model of one run, fitted to ``make bench``'s peak RSS (objective
-up to conv5_1; 0.70/1.30/3.26 GB at 256/512/1024 px with Winograd, 0.62/
-1.34/4.12 GB with CorrMM): a fixed part (Python, Theano, weights) plus
-activations and their gradients per pixel. With ``keep_buffers`` every
-intermediate stays allocated: 1.91 GB at 512 px with the fused Winograd op
-(2026-11-27, the one point the per-pixel figure is fitted to; measured
-since: 0.97 GB at 256 px against the model's 0.84, 5.35 GB at 1024 px
-against 6.7; 5.62 GB at 512 px with the unfused ops it replaced), so 1024 px
-keeps its buffers too on a 24 GB machine. Both per-pixel figures were
-measured with 10 L-BFGS-B pairs; the optimiser's extra pairs (at most
-:data:`HISTORY_BYTES`) are added.
+Peak memory model of one run, fitted to ``make bench``'s peak RSS: a fixed
+part (Python, Theano, weights) plus activations and their gradients per
+pixel, with a larger per-pixel figure when ``keep_buffers`` keeps every
+intermediate allocated (which still fits 1024 px on a 24 GB machine). Both
+per-pixel figures were measured with 10 L-BFGS-B pairs; the optimiser's
+extra pairs (at most :data:`HISTORY_BYTES`) are added. The peaks the model
+is fitted to: docs/performance.md, "Memory model".
 """
 from .errors import UserError
 

@@ -367,9 +367,6 @@ class RunOptions:
             if value is None and offer.defaults:
                 value = offer.defaults[self.command]
             set_(self, field.name, offer.check(value))
-        if self.init is None and self.command != "score":
-            set_(self, "init", "noise" if self.command == "texture"
-                 else config.DEFAULT_INIT[self.preset])
         if self.command != "score":
             set_(self, "iters", config.evaluation_budget(self.iters,
                                                          self.multiscale))
@@ -380,14 +377,15 @@ class RunOptions:
         if self.command == "score":
             self.loss()
             return
-        if 2 ** (self.multiscale - 1) > self.size:
+        if self.multiscale > MAX_SIDE.bit_length() \
+                or 2 ** (self.multiscale - 1) > self.size:
             raise UserError("%d levels halve a %d px output below one pixel"
                             % (self.multiscale, self.size))
         _side("the style's side (--style-scale times --size)",
               int(min((self.style_scale or 1.0) * self.size, 2 * MAX_SIDE)))
         if (self.width is None) != (self.height is None):
             raise UserError("give both width and height, or neither")
-        if self.command == "texture" and self.init == "content":
+        if self.command == "texture" and self.start == "content":
             raise UserError("init 'content' needs a content image (transfer)")
         if self.command == "transfer" and self.content_weight is None \
                 and self.preset in config.TEXTURE_PRESETS:
@@ -427,6 +425,16 @@ class RunOptions:
         return dataclasses.replace(self, **changes)
 
     @property
+    def start(self):
+        """The start image: ``init``, or the command's and preset's default
+        (resolved here, not stored, so that changing ``preset`` changes
+        it)."""
+        if self.init is not None:
+            return self.init
+        return "noise" if self.command == "texture" \
+            else config.DEFAULT_INIT[self.preset]
+
+    @property
     def disc(self):
         """The adversarial loop's settings (defaults if none were given)."""
         return self.adversarial or config.AdversarialOptions()
@@ -460,7 +468,9 @@ class RunOptions:
             elif field.name == "adversarial":
                 value = (dataclasses.asdict(self.disc)
                          if loss.adversarial else None)
-            elif field.name in ("masks", "style_masks", "init"):
+            elif field.name == "init":
+                value = _names(self.start)
+            elif field.name in ("masks", "style_masks"):
                 value = _names(value)
             elif isinstance(value, tuple):
                 value = list(value)

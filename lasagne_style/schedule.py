@@ -17,6 +17,7 @@ run: it is reported and optimisation goes on.
 """
 import dataclasses
 import json
+import os
 import sys
 
 import numpy as np
@@ -63,14 +64,20 @@ class Run:
 
     @property
     def fingerprint(self):
-        """What a checkpoint must have been made with to be resumed."""
+        """What a checkpoint must have been made with to be resumed: the
+        options and the input pixels. Input file names are left out (the
+        pixels are in): a batch names them relative to its manifest or
+        absolute, and the run is the same."""
+        names = ("init", "masks", "style_masks", "weights")
         return checkpoint.fingerprint(
-            dict(self.options, config=dataclasses.asdict(self.config),
-                 weights=self.weights),
+            dict({k: v for k, v in self.options.items() if k not in names},
+                 config=dataclasses.asdict(self.config),
+                 weights=self.weights and os.path.realpath(self.weights)),
             self.styles + ([self.content] if self.content is not None
                            else [])
             + [m for m in (self.masks or []) + (self.style_masks or [])
-               if m is not None])
+               if m is not None]
+            + ([self.init] if isinstance(self.init, np.ndarray) else []))
 
     def content_at(self, shape):
         """The content preprocessed at ``shape`` (H, W), or None."""

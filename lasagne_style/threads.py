@@ -15,9 +15,12 @@ seconds per evaluation at 256 and 512 px on a 2-core machine (measurements:
 docs/performance.md).
 
 Both libraries read these variables once, when they are loaded, so
-:func:`set_idle_defaults` runs first thing when the package is imported
-(``make setup``'s ``.pth`` file imports it at interpreter start-up, before
-numpy). A value already in the environment wins. Flushing denormal floats to
+:func:`set_idle_defaults` runs first thing when the package, the CLI or the
+API is imported, before numpy. When the start-up ``.pth`` file imports the
+package at interpreter start-up, it does not: those settings are for our
+runs, not for every Python program of the environment (the CLI and the API
+set them when they are imported). A value already in the environment
+wins. Flushing denormal floats to
 zero (FTZ/DAZ) was tried too, one run each: no difference beyond the
 run-to-run spread.
 """

@@ -41,7 +41,9 @@ def test_missing_output_folders_are_created_before_the_jobs(tmp_path):
                           output="new/deeper/r.png")])
     base, jobs = manifest.read_jobs(str(path))
     assert base == str(tmp_path)
-    assert jobs == [("new/deeper/r.png", jobs[0][1], None)]
+    assert jobs == [("new/deeper/r.png", ["texture", "a.png", "-o",
+                                          "new/deeper/r.png", "--quiet"],
+                     None)]
     assert (tmp_path / "new" / "deeper").is_dir()
 
 
@@ -165,3 +167,32 @@ def test_a_scheduler_port_that_never_answers_is_one_line(tmp_path, capsys,
     server.close()
     assert code == 2 and time.monotonic() - start < 30
     assert "no answer within 2s" in err and err.count("\n") == 1, err
+
+
+def test_columns_are_exact_flags_switches_and_lists(tmp_path):
+    row = dict(command="texture", style="a.png", output="o.png")
+    # an abbreviation is not a flag: "hel" is not --help, "out" not --output
+    for key in ("hel", "out"):
+        argv = manifest.job_argv(dict(row, **{key: "x.png"}))
+        with pytest.raises(UserError, match="unrecognized arguments"):
+            cli.build_parser().parse_args(argv)
+    for value, expected in (("true", True), ("0", False), (True, True)):
+        args = cli.build_parser().parse_args(
+            manifest.job_argv(dict(row, tileable=value)))
+        assert args.tileable is expected
+    with pytest.raises(UserError, match="tileable takes true or false"):
+        manifest.job_argv(dict(row, tileable="maybe"))
+    args = cli.build_parser().parse_args(manifest.job_argv(dict(
+        row, iters="100;50", multiscale="2",
+        style_layers="conv1_1;conv2_1")))
+    opts = options.from_namespace(args, "texture")
+    assert opts.iters == (100, 50)
+    assert opts.style_layers == ("conv1_1", "conv2_1")
+
+
+def test_an_older_versions_checkpoint_is_not_a_finished_job(tmp_path):
+    (tmp_path / "o.png").write_bytes(b"")
+    argv = ["texture", "s.png", "-o", "o.png"]
+    assert manifest.plan(argv, str(tmp_path))[0] == "skip"
+    (tmp_path / "o.ckpt.npz").write_bytes(b"")  # written before 2026-12-05
+    assert manifest.plan(argv, str(tmp_path))[0] == "run"

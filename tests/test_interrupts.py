@@ -116,3 +116,31 @@ def test_a_signal_stops_a_single_run_and_keeps_its_image(tmp_path, signum):
     assert "interrupted: the best image so far is in" in err
     assert os.path.exists(out)
     assert os.path.exists(checkpoint.path_for(out))
+
+
+def test_resuming_does_not_depend_on_how_a_path_is_spelled(tmp_path,
+                                                            monkeypatch):
+    import shutil
+
+    shutil.copy(sample("brick_wall.png"), str(tmp_path / "init.png"))
+    monkeypatch.chdir(tmp_path)
+    args = dict(size=32, iters=6, seed=0, output=str(tmp_path / "t.png"))
+
+    def stop(n, *_):
+        if n == 2:
+            raise KeyboardInterrupt
+    first = api.synthesize(sample("cork.png"), init="init.png",
+                           progress=stop, **args)
+    # the same run, its init image named absolutely (as a Dask worker does)
+    resumed = api.synthesize(sample("cork.png"), progress=False,
+                             init=str(tmp_path / "init.png"),
+                             resume=first.checkpoint, **args)
+    assert resumed.evaluations == 6
+    assert resumed.history[:2] == first.history
+
+
+def test_a_texture_one_pixel_high_has_no_copy_score(tmp_path):
+    result = api.synthesize(sample("cork.png"), width=32, height=1,
+                            style_layers=["conv1_1"], iters=2, seed=0,
+                            progress=False)
+    assert result.image.shape == (1, 32, 3) and result.copy_score is None

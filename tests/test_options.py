@@ -93,10 +93,12 @@ def test_help_shows_every_default_and_choice(command):
 
 def test_api_takes_exactly_the_offered_keywords():
     for command in RUNS:
+        defaults = options.RunOptions(command)
         for field in options.offered(command):
-            # each offered field is a keyword the API accepts as it is
-            options.RunOptions.of(command, **{field.name: getattr(
-                options.RunOptions(command), field.name)})
+            # each offered field is a keyword the API takes as it is
+            value = getattr(defaults, field.name)
+            got = options.RunOptions.of(command, **{field.name: value})
+            assert getattr(got, field.name) == value and got == defaults
     with pytest.raises(UserError, match="unknown option 'sise'; did you "
                        "mean 'size'"):
         api.synthesize(sample("cork.png"), sise=32)
@@ -207,3 +209,13 @@ def test_cli_hints_for_other_tools_habits(tmp_path, capsys):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_the_start_image_follows_the_preset_when_options_are_reused():
+    recipe = options.RunOptions.of("transfer", preset="recipe")
+    assert recipe.start == "noise"
+    assert api._run_options("transfer", recipe,
+                            {"preset": "default"}).start == "content"
+    assert options.RunOptions.of("transfer", init="noise").start == "noise"
+    with pytest.raises(UserError, match="halve a 256 px output"):
+        options.RunOptions.of("texture", multiscale=10 ** 10)

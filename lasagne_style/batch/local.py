@@ -87,8 +87,8 @@ def run(path, jobs=1, stream=sys.stderr):
     """
     base, entries = manifest.read_jobs(path)
     summary = {"done": [], "skipped": [], "failed": []}
-    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(max(
-        1, (os.cpu_count() or 1) // jobs)))
+    env = dict(os.environ, PYTHONSAFEPATH="1", OPENBLAS_NUM_THREADS=str(
+        max(1, (os.cpu_count() or 1) // jobs)))
     children = _Children()
 
     def one(index, job):
@@ -98,8 +98,11 @@ def run(path, jobs=1, stream=sys.stderr):
         action, argv = manifest.plan(argv, base)
         if action == "skip":
             return "skipped", name, "output exists"
+        # absolute paths, as on Dask (the same fingerprints, so either
+        # mode resumes the other's checkpoints), and not the manifest's
+        # folder on the job's sys.path: files there must not run as code
         proc = children.start([sys.executable, "-m", "lasagne_style.cli"]
-                              + argv, cwd=base, env=env,
+                              + manifest.absolute_argv(argv, base), env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
         if proc is None:

@@ -27,6 +27,8 @@ PATH_OPTIONS = flags_of_kind("path")
 PATHS_OPTIONS = flags_of_kind("paths")
 #: Options followed by one value or more: ``;``-separated in a CSV cell.
 MANY_OPTIONS = PATHS_OPTIONS + flags_of_kind("many")
+#: Flags without a value (``tileable``): a manifest gives true or false.
+SWITCHES = flags_of_kind("switch")
 #: Options of the command line that a job may not set: they print
 #: something else than a run.
 REFUSED = ("help", "h", "version")
@@ -94,6 +96,16 @@ def read_jobs(path):
     return base, jobs
 
 
+def _switch(key, value):
+    """A manifest's value for a switch (``tileable``): true or false."""
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise UserError("%s takes true or false, not %r" % (key, value))
+
+
 def _relative(path):
     """A relative path that argparse cannot take for an option."""
     return "./" + path if path.startswith("-") else path
@@ -103,7 +115,8 @@ def job_argv(job):
     """The ``lasagne-style`` arguments of one job (UserError if malformed).
 
     Values of options that take several paths or numbers may be given as a
-    JSON list or, in a CSV cell, separated by ``;`` (as ``style`` is)."""
+    JSON list or, in a CSV cell, separated by ``;`` (as ``style`` is); a
+    switch (``tileable``) takes true or false."""
     job = {k.strip(): v for k, v in job.items() if k and v not in (None, "")}
     refused = [key for key in job if key.lstrip("-") in REFUSED]
     if refused:
@@ -126,9 +139,13 @@ def job_argv(job):
     argv += ["-o", _relative(str(job.pop("output"))), "--quiet"]
     for key, value in job.items():
         flag = "--" + key.replace("_", "-")
+        if flag in SWITCHES:
+            if _switch(key, value):
+                argv.append(flag)
+            continue
         if isinstance(value, list):
             values = [str(v) for v in value]
-        elif flag in MANY_OPTIONS:
+        elif flag in MANY_OPTIONS + COMMA_LIST_OPTIONS:
             values = str(value).split(";")
         else:
             values = [str(value)]
@@ -156,7 +173,9 @@ def plan(argv, base):
     (str, list of str)
         ``('skip', argv)`` if the output exists, no checkpoint does and the
         output does not say it is an interrupted run's image (the job is
-        done); ``('resume', argv + ['--resume', CHECKPOINT])`` if an
+        done), nor an older version's checkpoint (``OUT.ckpt.npz``, which
+        cannot be resumed); ``('resume', argv + ['--resume', CHECKPOINT])``
+        if an
         interrupted run left its checkpoint (its output is then only the
         best image so far); ``('run', argv)`` otherwise.
     """
@@ -167,11 +186,13 @@ def plan(argv, base):
             return "run", argv
         return "resume", argv + ["--resume", saved]
     if os.path.exists(os.path.join(base, output)) and \
-            not images.unfinished_output(os.path.join(base, output)):
+            not images.unfinished_output(os.path.join(base, output)) and \
+            not os.path.exists(os.path.join(
+                base, checkpoint.legacy_path_for(output))):
         return "skip", argv
+    # (an output beside an older version's checkpoint, OUT.ckpt.npz, was
+    # interrupted: that checkpoint cannot be resumed, the job runs again)
     return "run", argv
-
-
 
 
 def absolute_argv(argv, base):
