@@ -37,7 +37,7 @@ def test_gatys2016_is_the_cvpr_transfer():
     assert loss.content_weight / loss.style_weight == pytest.approx(1e-3)
     assert not loss.normalize and loss.tv_weight == 0
     assert config.DEFAULT_INIT["gatys2016"] == "noise"
-    assert RunOptions.of("transfer", preset="gatys2016").init == "noise"
+    assert RunOptions.of("transfer", preset="gatys2016").start == "noise"
 
 
 def test_other_style_layers_keep_the_presets_layer_weight():
@@ -104,7 +104,7 @@ def test_a_single_pooling_layer_against_the_reference(params, rng):
     expected = np.sum((reference.gram(fx["pool2"]) - reference.gram(
         fs["pool2"])) ** 2) / (4.0 * N ** 2 * M ** 2)
     got = api.score(image, style, style_layers="pool2", style_weight=1.0,
-                    tv_weight=0.0)["style"]
+                    tv_weight=0.0, style_scale=1.0)["style"]
     assert got == pytest.approx(expected, rel=2e-3)
 
 
