@@ -181,18 +181,20 @@ def _run(args):
             result = api.stylize(args.content, args.style, opts)
         else:
             result = api.synthesize(args.style, opts)
-    h, w = result.image.shape[:2]
-    t = result.saved_terms
-    print("saved %s (%dx%d, seed %d): loss %.6g (content %.6g, style %.6g, "
-          "tv %.6g) after %d evaluations in %.1f s"
-          % (opts.output, w, h, result.seed, result.saved_loss, t["content"],
-             t["style"], t["tv"], result.evaluations, result.seconds))
+    # the copy score first: "saved ..." stays the last line, which a
+    # batch reports
     copy = getattr(result, "copy", None)
     if copy is not None:
         print("copy score %.3f (chance level %.3f): %s"
               % (copy.score, copy.chance,
                  "reproduces the style's layout (docs/textures.md)"
                  if copy.copies else "a texture, not a copy"))
+    h, w = result.image.shape[:2]
+    t = result.saved_terms
+    print("saved %s (%dx%d, seed %d): loss %.6g (content %.6g, style %.6g, "
+          "tv %.6g) after %d evaluations in %.1f s"
+          % (opts.output, w, h, result.seed, result.saved_loss, t["content"],
+             t["style"], t["tv"], result.evaluations, result.seconds))
     resume = (" (checkpoint for --resume: %s)" % result.checkpoint
               if result.checkpoint else "")
     if result.stopped == "interrupted":

@@ -114,10 +114,12 @@ def run(path, jobs=1, stream=sys.stderr):
         if proc.returncode != 0:
             lines = stderr.strip().splitlines() or ["exit code %d"
                                                    % proc.returncode]
+            # the job saw absolute paths: say them as the manifest does
             return ("stopped" if children.stopping else "failed", name,
-                    lines[-1])
+                    lines[-1].replace(base + os.sep, ""))
         resumed = " (resumed)" if action == "resume" else ""
-        return "done", name, stdout.strip().splitlines()[-1] + resumed
+        return "done", name, stdout.strip().splitlines()[-1].replace(
+            base + os.sep, "") + resumed
 
     def report(outcome):
         if outcome is not None:
