@@ -64,11 +64,13 @@ class Offer:
     :class:`UserError`); ``parse`` turns command-line text into a value for
     ``check`` (default: the text itself). ``kind`` is ``value``, ``path``
     (its value is a file, or for ``init`` a keyword), ``paths`` (one or
-    more files), ``list`` (one comma-separated argument) or ``switch`` (a
-    flag without a value). ``flag`` is ``None`` for API-only options;
-    ``defaults`` overrides the field's default per command (the help shows
-    it). ``recorded``: stored in the output's metadata and the checkpoint's
-    fingerprint.
+    more files), ``many`` (one or more numbers), ``list`` (one
+    comma-separated argument), ``switch`` (a flag without a value) or
+    ``quiet`` (a flag that turns the option off: ``-q``). ``flag``:
+    ``"auto"`` derives ``--name-with-dashes``, ``None`` keeps an option
+    API-only; ``defaults`` overrides the field's default per command (the
+    help shows it). ``recorded``: stored in the output's metadata and the
+    checkpoint's fingerprint.
     """
     group: str
     help: str
