@@ -53,3 +53,14 @@ def write_csv(path, rows):
         writer = csv.DictWriter(f, keys)
         writer.writeheader()
         writer.writerows(rows)
+
+
+@pytest.fixture
+def no_compiling(monkeypatch):
+    """Fail the test if anything gets as far as compiling an objective
+    (checks that must run before any Theano work)."""
+    from lasagne_style import objective
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("compiled before the check")
+    monkeypatch.setattr(objective, "compiled", refuse)

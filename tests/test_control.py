@@ -7,7 +7,7 @@ from PIL import Image
 
 import reference
 from conftest import compiled_objective, sample
-from lasagne_style import api, cli, config, images, memory, objective
+from lasagne_style import api, cli, config, images, memory
 from lasagne_style import schedule, statistics, vgg
 from lasagne_style.errors import UserError
 from lasagne_style.optimize import LBFGSOptimiser
@@ -347,13 +347,6 @@ def test_cli_masks_and_tileable_runs_record_their_options(tmp_path, capsys):
 
 
 # --- one-line errors, before anything is compiled -------------------------
-
-@pytest.fixture
-def no_compiling(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("compiled before the check")
-    monkeypatch.setattr(objective, "compiled", refuse)
-
 
 def _halves(size=32):
     left = np.zeros((size, size), np.uint8)

@@ -10,19 +10,11 @@ import pytest
 from PIL import Image
 
 from conftest import sample
-from lasagne_style import api, cli, images, objective
+from lasagne_style import api, cli, images
 from lasagne_style.errors import UserError
 
 TINY = ["--size", "32", "--iters", "3", "--style-layers", "conv1_1",
         "--seed", "0", "-q"]
-
-
-@pytest.fixture
-def no_compiling(monkeypatch):
-    """Fail the test if anything gets as far as compiling an objective."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("compiled before the check")
-    monkeypatch.setattr(objective, "compiled", refuse)
 
 
 def run_main(argv, capsys):

@@ -20,7 +20,6 @@ from PIL import Image, ImageFile
 
 from conftest import ROOT, sample
 from lasagne_style import api, batch, checkpoint, files, images, memory
-from lasagne_style import objective
 from lasagne_style.errors import UserError
 
 
@@ -28,14 +27,6 @@ def one_line(error):
     text = str(error.value)
     assert "\n" not in text and "\r" not in text
     return text
-
-
-@pytest.fixture
-def no_compiling(monkeypatch):
-    """Fail the test if anything gets as far as compiling an objective."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("compiled before the check")
-    monkeypatch.setattr(objective, "compiled", refuse)
 
 
 # --- item 10: deflate-bomb checkpoints -------------------------------------
