@@ -450,7 +450,8 @@ def score(image: ImageInput, style: StyleInput,
     content image the content term is 0 (a texture's score). ``options``
     and ``keywords``: the loss options of
     :class:`lasagne_style.options.RunOptions` (``preset``, ``statistic``,
-    the weights and layers, ``style_blend``, ``style_scale``, ``weights``).
+    the weights and layers, ``style_blend``, ``style_scale``, ``weights``,
+    ``convolution``).
 
     Returns
     -------
@@ -479,7 +480,7 @@ def score(image: ImageInput, style: StyleInput,
                        blend=config.blend_weights(opts.style_blend,
                                                   len(styles)))
     optimiser = LBFGSOptimiser(objective.compiled(
-        loss, load_weights(opts.weights), opts.weights))
+        loss, load_weights(opts.weights), opts.weights, opts.convolution))
     run.set_targets(optimiser, shape)
     total, terms = optimiser.evaluate(images.preprocess(rgb))
     return dict(terms, total=total)

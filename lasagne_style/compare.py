@@ -19,10 +19,13 @@ from . import api, files, images, plots
 from .statistics import STATISTICS
 
 
-def style_distances(image, style, stats, preset="default"):
-    """Unweighted style term of ``image`` under each statistic in ``stats``."""
+def style_distances(image, style, stats, preset="default", style_scale=None):
+    """Unweighted style term of ``image`` under each statistic in ``stats``,
+    the style at ``style_scale`` (None: a texture's default scale,
+    :func:`lasagne_style.api.score`)."""
     return {s: api.score(image, style, preset=preset, style_weight=1.0,
-                         tv_weight=0.0, statistic=s)["style"] for s in stats}
+                         tv_weight=0.0, statistic=s,
+                         style_scale=style_scale)["style"] for s in stats}
 
 
 def _rows(styles, contents, seed, textures):
@@ -43,16 +46,18 @@ def _cell(row, stat, stats, size, iters, preset, init, multiscale, tol):
                   statistic=stat, progress=False, multiscale=multiscale,
                   tol=tol)
     if row["kind"] == "texture":
-        # the style at the output's size, as the distances below score it
-        # (the texture command's default may enlarge it: docs/textures.md)
-        result = api.synthesize(row["style"], style_scale=1.0, **common)
+        # the texture command's default scale (docs/textures.md): at small
+        # sizes the style is enlarged so that the texture cannot copy it
+        result = api.synthesize(row["style"], **common)
+        scale, copy = None, result.copy.as_dict()
     else:
         result = api.stylize(row["content"], row["style"], init=init,
                              **common)
+        scale, copy = 1.0, None
     return dict(image=result.image, seconds=time.perf_counter() - start,
-                history=result.history, stopped=result.stopped,
+                history=result.history, stopped=result.stopped, copy=copy,
                 distances=style_distances(result.image, row["style"], stats,
-                                          preset))
+                                          preset, scale))
 
 
 def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
@@ -70,8 +75,10 @@ def run(styles, contents=(), stats=tuple(STATISTICS), size=256, iters=200,
         One per row: ``kind`` ('texture' or 'transfer'), ``style``,
         ``content`` (or None), ``seed``, and ``results``: statistic ->
         dict with ``image``, ``seconds``, ``history`` (the run's
-        evaluations), ``stopped`` (why its last level ended) and
-        ``distances`` (statistic -> float).
+        evaluations), ``stopped`` (why its last level ended), ``copy`` (a
+        texture's :meth:`~lasagne_style.copying.CopyScore.as_dict`, None for
+        a transfer) and ``distances`` (statistic -> float; a texture's
+        style at the texture's default scale, a transfer's at scale 1).
     """
     rows = _rows(styles, contents, seed, textures)
     for row in rows:
@@ -195,15 +202,17 @@ def figure(rows, path, cell_inches=2.2):
 
 
 def summary(rows):
-    """Mean over rows of each (optimised, evaluated) distance, relative to
-    the distance of the result optimised for the evaluating statistic (rows
-    of several seeds may be pooled)."""
+    """Geometric mean over rows of each (optimised, evaluated) distance,
+    relative to the distance of the result optimised for the evaluating
+    statistic (rows of several seeds may be pooled). Geometric: the ratios
+    spread over orders of magnitude, and an arithmetic mean would be the
+    largest row's."""
     stats = list(rows[0]["results"])
-    matrix = np.zeros((len(stats), len(stats)))
+    logs = np.zeros((len(stats), len(stats)))
     for row in rows:
         for i, opt in enumerate(stats):
             for j, ev in enumerate(stats):
                 own = row["results"][ev]["distances"][ev]
-                matrix[i, j] += row["results"][opt]["distances"][ev] / max(
-                    own, 1e-30)
-    return stats, matrix / len(rows)
+                logs[i, j] += np.log(max(row["results"][opt]["distances"][ev],
+                                         1e-30) / max(own, 1e-30))
+    return stats, np.exp(logs / len(rows))

@@ -349,7 +349,7 @@ class RunOptions:
         _PERF, "CPU convolution: winograd (faster) or corrmm (Theano's "
         "im2col + gemm); they agree to float32 rounding",
         lambda v: config.choice("convolution", v, config.CONVOLUTIONS),
-        choices=config.CONVOLUTIONS))
+        choices=config.CONVOLUTIONS, commands=COMMANDS))
     progress: Any = option(True, Offer(
         _IO, "no progress lines", _progress,
         flag="--quiet", short="-q", kind="quiet", recorded=False))

@@ -18,6 +18,16 @@ def test_summary_divides_by_the_measuring_statistics_own_result():
     np.testing.assert_allclose(ratio, [[1.0, 2.0], [4.0, 1.0]])
 
 
+def test_summary_is_a_geometric_mean_over_rows():
+    # ratios 4 and 1/4 of gram measured by mean: geometric mean 1 (the
+    # arithmetic mean, 2.125, would be the first row's)
+    rows = [dict(results={"gram": dict(distances={"gram": 1.0, "mean": g}),
+                          "mean": dict(distances={"gram": 1.0, "mean": 1.0})})
+            for g in (4.0, 0.25)]
+    stats, ratio = compare.summary(rows)
+    assert np.isclose(ratio[stats.index("gram"), stats.index("mean")], 1.0)
+
+
 def test_seeds_in_worker_processes_give_the_same_rows(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
