@@ -207,9 +207,9 @@ show_pictures([[at_size(sample(n), 160) for n in SAMPLE_NAMES]],
 # (`average_exc_pad`, as in the recipe).
 
 # %%
-import lasagne
-import theano.tensor as T
-from lasagne.layers import InputLayer, Pool2DLayer
+import lasagne  # noqa: E402 (imported where the cells use it)
+import theano.tensor as T  # noqa: E402
+from lasagne.layers import InputLayer, Pool2DLayer  # noqa: E402
 
 try:  # cuDNN's layer (Theano's old GPU back-end) ...
     from lasagne.layers.dnn import Conv2DDNNLayer as ConvLayer
@@ -1357,7 +1357,7 @@ for name, image in (("gram (section 2)", texture_image),
 # same settings (printed).
 
 # %%
-from lasagne.layers import Conv2DLayer
+from lasagne.layers import Conv2DLayer  # noqa: E402
 
 D_OPTIONS = config.AdversarialOptions(kind="logreg")
 D_LAYERS = config.ADVERSARIAL_STYLE_LAYERS
@@ -1566,6 +1566,50 @@ print("  logreg, 5 D steps    ", accuracy_summary(disc_results["logreg"]))
 print("  logreg, 1 D step     ", accuracy_summary(one_step))
 
 # %% [markdown]
+# **D steps x D update frequency.** The `logreg` D on the same texture over a grid: `d_steps` Adam updates of D per
+# round, and a round every `d_every` image steps (so D sees `d_steps / d_every` updates per image step). Then the
+# question of the proof, measured on the image: does the logistic D act like the `mean` statistic? If it does, its
+# results should be about as close to the style's mean as section 5's `mean` result, and leave the Gram matrices
+# about as far as that result does, relative to where the noise start is.
+
+# %%
+grid = {(5, 1): disc_results["logreg"], (1, 1): one_step}
+for d_steps, d_every in ((1, 4), (5, 4), (20, 1), (20, 4)):
+    grid[d_steps, d_every] = api.synthesize(
+        TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS, seed=SEED,
+        statistic="disc", progress=False, adversarial=config.AdversarialOptions(
+            kind="logreg", d_steps=d_steps, d_every=d_every))
+    record("texture (disc, logreg, %d D steps every %d)" % (d_steps, d_every),
+           grid[d_steps, d_every], COMPARE_SIZE)
+grid = dict(sorted(grid.items()))
+show_pictures([[r.image for r in grid.values()]],
+              [["%d D steps / %d" % key for key in grid]])
+noise_start = images.deprocess(np.random.RandomState(SEED).uniform(
+    -128, 128, (1, 3) + section5["mean"]["image"].shape[:2]))
+reference = {"noise start": noise_start,
+             "mean statistic (section 5)": section5["mean"]["image"],
+             "gram statistic (section 5)": section5["gram"]["image"]}
+rows = list(reference.items()) + [("logreg D, %d steps / %d" % key, r.image)
+                                  for key, r in grid.items()]
+distances = {name: compare.style_distances(image, TEXTURE, OPTION1)
+             for name, image in rows}
+print("%-28s %12s %12s %12s   %s" % ("texture", "mean dist.", "gram dist.",
+                                     "meancov", "D accuracy, last 100"))
+for name, image in rows:
+    result = next((r for k, r in grid.items()
+                   if name == "logreg D, %d steps / %d" % k), None)
+    print("%-28s %12.4g %12.4g %12.4g   %s" % (
+        name, distances[name]["mean"], distances[name]["gram"],
+        distances[name]["meancov"],
+        accuracy_summary(result) if result else ""))
+noise = distances["noise start"]
+print("\nfall from the noise start (noise / result), mean and gram distance:")
+for name, _ in rows[1:]:
+    print("  %-28s mean %8.3gx   gram %8.3gx" % (
+        name, noise["mean"] / distances[name]["mean"],
+        noise["gram"] / distances[name]["gram"]))
+
+# %% [markdown]
 # **What a discriminator matches, on Gaussian toy features.** The same machinery on low-dimensional Gaussian
 # "features" (dimension and number of samples printed; target mean and covariance known; `adversarial.gaussian_toy`, the run
 # `tests/test_adversarial.py` asserts on): the relative error of the generated samples' mean and covariance while
@@ -1653,8 +1697,8 @@ for (kind, d), trace in toy.items():
 #   2011 (sliced Wasserstein distance).
 # * E. Heitz, K. Vanhoey, T. Chambon, L. Belcour. *A Sliced Wasserstein Loss for Neural Texture Synthesis*. CVPR 2021.
 # * I. Goodfellow et al. *Generative Adversarial Nets*. NeurIPS 2014.
-* E. Tzeng, J. Hoffman, T. Darrell, K. Saenko. *Simultaneous Deep Transfer Across Domains and Tasks*. ICCV 2015
-  (the domain confusion loss, the cross-entropy against 1/2, our `--disc-loss confusion`).
+# * E. Tzeng, J. Hoffman, T. Darrell, K. Saenko. *Simultaneous Deep Transfer Across Domains and Tasks*. ICCV 2015
+#   (the domain confusion loss, the cross-entropy against 1/2, our `--disc-loss confusion`).
 # * L. Mescheder, A. Geiger, S. Nowozin. *Which Training Methods for GANs do actually Converge?* ICML 2018.
 
 # %% [markdown]
