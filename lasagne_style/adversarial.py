@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from . import vgg
+from . import threads, vgg
 from .config import DISC_KINDS as KINDS
 from .config import AdversarialOptions
 from .config import DISC_LOSSES as LOSSES  # noqa: F401  (part of this API)
@@ -266,6 +266,7 @@ class AdversarialOptimiser(Optimiser):
     resumable = False
 
     def __init__(self, params, config, options, seed=0):
+        threads.blas_on_one_thread()  # the same bytes on any thread count
         self.params, self.config = params, config
         self.options, self.seed = options, seed
         self.style_layers = list(config.style_layers)

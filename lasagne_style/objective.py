@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from . import statistics, vgg
+from . import statistics, threads, vgg
 from .config import blend_weights
 from .losses import as_matrix, content_loss, num_positions, total_variation
 
@@ -77,6 +77,7 @@ class Objective:
 
     def __init__(self, params, config, convolution="winograd",
                  keep_buffers=False):
+        threads.blas_on_one_thread()  # the same bytes on any thread count
         self.config = config
         self.statistic = statistics.get(config.statistic)
         self.content_layers = (config.content_layers if config.uses_content

@@ -23,6 +23,16 @@ set them when they are imported). A value already in the environment
 wins. Flushing denormal floats to
 zero (FTZ/DAZ) was tried too, one run each: no difference beyond the
 run-to-run spread.
+
+**The same bytes on any thread count.** A threaded OpenBLAS sgemm does not
+round like a single-threaded one for every shape: Theano's ``Dot22`` of a
+Gram matrix ``F F^T`` over a number of positions that is not a power of two
+gave other bits with ``OPENBLAS_NUM_THREADS`` 1 and 2, and so did every
+result after a few evaluations. :func:`blas_on_one_thread` (called when an
+objective is built) keeps OpenBLAS on one thread; our own OpenMP ops
+(Winograd convolutions, pooling) split their work the same way on any
+thread count and use the threads the environment allows. Cost per
+evaluation: docs/performance.md.
 """
 import os
 
@@ -55,3 +65,16 @@ def unset_idle_defaults():
     (the benchmark's PyTorch reference). A value the user set stays."""
     while set_here:
         os.environ.pop(set_here.pop(), None)
+
+
+def blas_on_one_thread():
+    """From now on, the OpenBLAS that Theano links against
+    (scipy-openblas32) runs every call on one thread, so that its rounding
+    does not depend on the thread count (see the module docstring). Returns
+    False when that library is not there (another BLAS: not changed)."""
+    try:
+        import scipy_openblas32
+    except ImportError:
+        return False
+    scipy_openblas32.dll.scipy_openblas_set_num_threads(1)
+    return True

@@ -526,11 +526,14 @@ def transform_filters_m(W, m):
     ``W`` (C_out, C_in, 3, 3): float32 (alpha², C_out, C_in), alpha = m + 2,
     computed in float64."""
     G_m = TRANSFORMS[m][1]
-    # one gemm: U[a*alpha + b] = sum_kl (G ⊗ G)[a*alpha + b, 3k + l] W[kl].
-    # The same sums as einsum("ak,oikl,bl->aboi"), about 10x faster, which
-    # shortens every start-up (measurements: docs/performance.md)
+    # one product: U[a*alpha + b] = sum_kl (G ⊗ G)[a*alpha + b, 3k + l] W[kl],
+    # about 4x faster than einsum("ak,oikl,bl->aboi"). By numpy's own loops,
+    # not a BLAS gemm: a threaded gemm rounds differently on other thread
+    # counts, and the float32 filters (so every result) would then depend on
+    # OPENBLAS_NUM_THREADS (measurements: docs/performance.md)
     W = np.asarray(W, np.float64)
-    U = np.kron(G_m, G_m) @ W.transpose(2, 3, 0, 1).reshape(9, -1)
+    U = np.einsum("ak,kn->an", np.kron(G_m, G_m),
+                  W.transpose(2, 3, 0, 1).reshape(9, -1), optimize=False)
     return np.ascontiguousarray(U.reshape((-1,) + W.shape[:2]), np.float32)
 
 
@@ -691,6 +694,18 @@ static void wg%(m)d_output(const float* M, npy_intp C, npy_intp H,
   }
 }
 
+/* The k-th of a block's (m+2)^2 products: M_k (n x Co) = V_k (n x Ci)
+   U_k (Ci x Co), column-major as sgemm sees them. */
+static void wg%(m)d_product(const float* V, const float* U, float* Mb,
+    npy_intp n_tiles, npy_intp Ci, npy_intp Co, int k)
+{
+  int n = (int)n_tiles, ci = (int)Ci, co = (int)Co;
+  char no = 'N';
+  float one = 1.f, zero = 0.f;
+  sgemm_(&no, &no, &n, &co, &ci, &one, V + k * WG_STRIDE(Ci, n), &n,
+         U + k * Co * Ci, &ci, &zero, Mb + k * WG_STRIDE(Co, n), &n);
+}
+
 /* Returns 0, or -1 if out of memory. */
 static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
     npy_intp H, npy_intp W, const float* U, npy_intp Co, const float* bias,
@@ -698,26 +713,34 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
 {
   const npy_intp th = (H + %(m)d - 1) / %(m)d, tw = (W + %(m)d - 1) / %(m)d;
   const npy_intp T = th * tw;
-  /* threads: OMP_NUM_THREADS if set, else as many as OpenBLAS uses */
+  /* threads: OMP_NUM_THREADS if set, else OPENBLAS_NUM_THREADS if set
+     (read from the environment: threads.blas_on_one_thread keeps OpenBLAS
+     itself on one thread), else the cores */
   int nth = omp_get_max_threads();
+  const char* blas_env = getenv("OPENBLAS_NUM_THREADS");
+  if (!getenv("OMP_NUM_THREADS") && blas_env && atoi(blas_env) > 0
+      && atoi(blas_env) < nth) nth = atoi(blas_env);
 #ifdef WG_OPENBLAS
   const int blas_threads = openblas_get_num_threads();
-  if (!getenv("OMP_NUM_THREADS") && blas_threads < nth) nth = blas_threads;
 #endif
   if (nth < 1) nth = 1;
+  /* Same bytes on any thread count: the blocks of tiles do not depend on
+     it, and every sgemm runs on one thread (a threaded OpenBLAS sgemm
+     rounds differently from a single-threaded one). The threads share the
+     blocks, or, with fewer blocks than threads, the (m+2)^2 independent
+     sgemms of each block. */
   npy_intp nb = budget / (%(aa)d * (Ci + Co) * (npy_intp)sizeof(float));
   nb = nb / 16 * 16;
   if (nb < %(min_tiles)d) nb = %(min_tiles)d;
-  /* too few tiles for a block per thread: one block, threaded sgemm */
-  const int parallel = nth > 1 && T >= nth * nb;
-  if (nb > T || (nth > 1 && !parallel)) nb = T;
+  if (nb > T) nb = T;
   const npy_intp nblocks = (T + nb - 1) / nb;
+  const int by_block = nblocks >= nth;
   const npy_intp ws_max = %(m)d * ((nb < tw ? nb : tw) + 1);
   int failed = 0;
 #ifdef WG_OPENBLAS
-  if (parallel) openblas_set_num_threads(1);
+  if (nth > 1) openblas_set_num_threads(1);
 #endif
-  #pragma omp parallel num_threads(parallel ? nth : 1)
+  #pragma omp parallel num_threads(nth)
   {
     float* V = wg_buffer(0, %(aa)d * WG_STRIDE(Ci, nb));
     float* Mb = wg_buffer(1, %(aa)d * WG_STRIDE(Co, nb));
@@ -727,22 +750,38 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
       #pragma omp atomic write
       failed = 1;
     }
-    #pragma omp for schedule(dynamic, 1)
-    for (npy_intp b = 0; b < nblocks; b++) {
-      if (!V || !Mb || !rows || !strip) continue;
-      const npy_intp t0 = b * nb, t1 = t0 + nb < T ? t0 + nb : T;
-      int n = (int)(t1 - t0), ci = (int)Ci, co = (int)Co;
-      char no = 'N';
-      float one = 1.f, zero = 0.f;
-      wg%(m)d_input(x, mask, Ci, H, W, tw, t0, t1, V, rows, strip);
-      for (int k = 0; k < %(aa)d; k++)
-        sgemm_(&no, &no, &n, &co, &ci, &one, V + k * WG_STRIDE(Ci, n), &n,
-               U + k * Co * Ci, &ci, &zero, Mb + k * WG_STRIDE(Co, n), &n);
-      wg%(m)d_output(Mb, Co, H, W, tw, t0, t1, bias, relu, y, rows);
+    #pragma omp barrier
+    if (!failed) {
+      if (by_block) {
+        #pragma omp for schedule(dynamic, 1)
+        for (npy_intp b = 0; b < nblocks; b++) {
+          const npy_intp t0 = b * nb, t1 = t0 + nb < T ? t0 + nb : T;
+          wg%(m)d_input(x, mask, Ci, H, W, tw, t0, t1, V, rows, strip);
+          for (int k = 0; k < %(aa)d; k++)
+            wg%(m)d_product(V, U, Mb, t1 - t0, Ci, Co, k);
+          wg%(m)d_output(Mb, Co, H, W, tw, t0, t1, bias, relu, y, rows);
+        }
+      } else {
+        /* thread 0's buffers hold the block; the others run sgemms */
+        float* V0 = V;
+        float* M0 = Mb;
+        #pragma omp single copyprivate(V0, M0)
+        {}
+        for (npy_intp b = 0; b < nblocks; b++) {
+          const npy_intp t0 = b * nb, t1 = t0 + nb < T ? t0 + nb : T;
+          #pragma omp single
+          wg%(m)d_input(x, mask, Ci, H, W, tw, t0, t1, V0, rows, strip);
+          #pragma omp for schedule(static)
+          for (int k = 0; k < %(aa)d; k++)
+            wg%(m)d_product(V0, U, M0, t1 - t0, Ci, Co, k);
+          #pragma omp single
+          wg%(m)d_output(M0, Co, H, W, tw, t0, t1, bias, relu, y, rows);
+        }
+      }
     }
   }
 #ifdef WG_OPENBLAS
-  if (parallel) openblas_set_num_threads(blas_threads);
+  if (nth > 1) openblas_set_num_threads(blas_threads);
 #endif
   return failed ? -1 : 0;
 }

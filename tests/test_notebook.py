@@ -5,6 +5,7 @@ exactly the cells of its jupytext source.
 It is executed in memory by nbclient in a python3 kernel of this test's own
 interpreter (the virtualenv's); the committed file is never written.
 """
+import base64
 import os
 import sys
 
@@ -29,6 +30,21 @@ PROBE = ("import os, sys\n"
 
 def test_notebook_is_small():
     assert os.path.getsize(NOTEBOOK) < MAX_BYTES
+
+
+def test_documented_figures_are_outputs_of_the_committed_notebook():
+    # docs/notebook.md shows byte copies (docs/notebook/figures.py)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    outputs = {base64.b64decode(data) for cell in nb.cells
+               if cell.cell_type == "code" for output in cell.outputs
+               for kind, data in output.get("data", {}).items()
+               if kind in ("image/jpeg", "image/png")}
+    folder = os.path.join(ROOT, "docs", "notebook")
+    pictures = [n for n in os.listdir(folder) if n.endswith((".jpg", ".png"))]
+    assert pictures
+    for name in pictures:
+        with open(os.path.join(folder, name), "rb") as f:
+            assert f.read() in outputs, name
 
 
 def test_notebook_has_the_cells_of_its_source():

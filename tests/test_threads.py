@@ -1,5 +1,5 @@
 """lasagne_style.threads: idle-thread variables set before any library
-reads them, and a value the user set wins."""
+reads them, a value the user set wins, and OpenBLAS on one thread."""
 import json
 import os
 import subprocess
@@ -86,3 +86,14 @@ def test_the_start_up_file_keeps_them_out_of_other_programs():
                               "import %s\n" % module)
         assert _startup_environment(ours) == {
             "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def test_blas_on_one_thread_sets_openblas_to_one_thread():
+    code = ("import scipy_openblas32 as s\n"
+            "from lasagne_style import threads\n"
+            "assert threads.blas_on_one_thread()\n"
+            "print(s.dll.scipy_openblas_get_num_threads())\n")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="2")
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    assert out.split()[-1] == "1"
