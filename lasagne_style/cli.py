@@ -56,8 +56,10 @@ def _number_type(parse, check, expected):
 
 _positive_int = _number_type(
     int, lambda v: config.positive_int("value", v), "a positive integer")
-_iters = _number_type(options.RunOptions.__dataclass_fields__[
-    "iters"].metadata["offer"].parse, lambda v: v, "N or N1,N2,...")
+
+#: The run options of ``compare`` (the same flags, checks and help as the
+#: texture command's; compare's own defaults in build_parser).
+COMPARE_OPTIONS = ("size", "iters", "multiscale", "tol", "seed", "preset")
 
 
 def _checked(check):
@@ -124,18 +126,9 @@ def build_parser():
     p.add_argument("--table", help="CSV table (default: OUTPUT with .csv)")
     p.add_argument("--no-textures", action="store_true",
                    help="only the stylization rows")
-    p.add_argument("--size", type=_positive_int, default=256)
-    p.add_argument("--iters", type=_iters, default=200, metavar="N[,N...]",
-                   help="evaluations per run and level, at most (or one "
-                        "number per --multiscale level)")
-    p.add_argument("--multiscale", type=_positive_int, default=1,
-                   metavar="LEVELS")
-    p.add_argument("--tol", type=_checked(lambda text: config.tolerance(
-        float(text))), default=0.0, metavar="T")
-    p.add_argument("--seed", type=_checked(lambda text: config.seed(
-        int(text))), default=0)
-    p.add_argument("--preset", default="default", type=_checked(
-        lambda text: config.choice("preset", text, tuple(config.PRESETS))))
+    # the run options compare passes on, as the texture command has them
+    options.add_arguments(p, "texture", names=COMPARE_OPTIONS,
+                          defaults=dict(size=256, iters=200, seed=0))
 
     p = sub.add_parser("batch", help="run the jobs of a CSV/JSON manifest "
                        "(on Dask when it is installed)")

@@ -34,6 +34,7 @@ That is all: the CLI, the API, batches and the metadata follow. (The option
 """
 import argparse
 import dataclasses
+import re
 import difflib
 import os
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
@@ -552,35 +553,45 @@ _EXPECTED = {int: "an integer", _parse_layer_weights: "numbers separated by "
              "commas"}
 
 
-def _help(field, command):
+def _default(field, command, defaults=None):
     offer = field.metadata["offer"]
-    text = offer.help
-    default = (offer.defaults or {}).get(command, field.default)
+    if defaults and field.name in defaults:
+        return defaults[field.name]
+    return (offer.defaults or {}).get(command, field.default)
+
+
+def _help(field, default):
+    text = field.metadata["offer"].help
+    if default != field.default:  # a command's own: not the one in the text
+        text = re.sub(r"\s*\(default: [^)]*\)", "", text)
     if default is None or isinstance(default, bool):
         return text  # said in the text, or a switch
     return "%s (default: %s)" % (text, default)
 
 
-def add_arguments(parser, command):
+def add_arguments(parser, command, names=None, defaults=None):
     """The arguments of ``command`` (``transfer`` or ``texture``) on an
     argparse ``parser``, in the help groups of :data:`GROUPS`, with the
-    adversarial loop's options (:class:`config.AdversarialOptions`)."""
+    adversarial loop's options (:class:`config.AdversarialOptions`).
+
+    ``names``: only the options of these fields (no adversarial ones), e.g.
+    for ``compare``, which runs textures and transfers; ``defaults``: field
+    name -> a default of that command's own."""
     groups = {name: parser.add_argument_group(name) for name in GROUPS}
     for field in offered(command):
         offer = field.metadata["offer"]
         flag = flag_of(field)
-        if flag is None:
+        if flag is None or (names is not None and field.name not in names):
             continue
         flags = [f for f in (offer.short, flag) if f]
-        kwargs = dict(dest=field.name, help=_help(field, command))
+        default = _default(field, command, defaults)
+        kwargs = dict(dest=field.name, help=_help(field, default))
         if offer.kind == "switch":
             kwargs.update(action="store_true")
         elif offer.kind == "quiet":
             kwargs.update(action="store_false")
         else:
-            kwargs.update(type=_cli_type(field),
-                          default=(offer.defaults or {}).get(
-                              command, field.default),
+            kwargs.update(type=_cli_type(field), default=default,
                           metavar=offer.metavar or (
                               "{%s}" % ",".join(offer.choices)
                               if offer.choices else None))
@@ -589,7 +600,7 @@ def add_arguments(parser, command):
             if offer.required:
                 kwargs["required"] = True
         groups[offer.group].add_argument(*flags, **kwargs)
-    if command not in RUNS:
+    if command not in RUNS or names is not None:
         return
     disc = groups[_DISC]
     for field in dataclasses.fields(config.AdversarialOptions):

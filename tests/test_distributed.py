@@ -89,8 +89,13 @@ def test_job_paths_become_absolute_relative_to_the_manifest():
 
 
 def test_log_paths():
-    assert dist.log_path("/d/out/a.png") == "/d/out/a.log"
-    assert dist.log_path("/d/out/a.png", "/logs") == "/logs/d_out_a.log"
+    assert dist.log_path("/d/out/a.png") == "/d/out/a.png.log"
+    assert dist.log_path("/d/out/a.jpg") == "/d/out/a.jpg.log"
+    assert dist.log_path("/d/out/a.png", "/logs") == "/logs/d_out_a.png.log"
+    # no two outputs share a log in --logs
+    outputs = ["/d/out/a.png", "/d/out_a.png", "/d/out%5Fa.png",
+               "/d_out/a.png", "/d/out/a.jpg"]
+    assert len({dist.log_path(o, "/logs") for o in outputs}) == len(outputs)
 
 
 def test_without_dask_batch_runs_locally_and_says_how_to_get_dask(
@@ -169,7 +174,7 @@ def test_local_cluster_jobs_equal_single_runs_rerun_skips_bad_job_alone(
     assert "batch: 5/5 finished (4 done, 0 skipped, 1 failed)" in proc.stderr
     assert not (folder / "out" / "bad.png").exists()
     assert "expected a positive integer" in \
-        (folder / "out" / "bad.log").read_text()
+        (folder / "out" / "bad.png.log").read_text()
 
     # each output is the one a single run with the same seed writes
     (tmp_path / "alone").mkdir()
@@ -192,7 +197,7 @@ def test_local_cluster_jobs_equal_single_runs_rerun_skips_bad_job_alone(
         name = os.path.basename(job["output"])
         made = (folder / job["output"]).read_bytes()
         assert made == (tmp_path / "alone" / name).read_bytes(), name
-        log = str(folder / job["output"])[:-4] + ".log"
+        log = str(folder / job["output"]) + ".log"
         with open(log) as f:
             text = f.read()
         assert "eval 5/5" in text and "saved " in text  # progress and result
@@ -234,7 +239,7 @@ def test_ctrl_c_stops_the_running_job_which_keeps_its_checkpoint(tmp_path):
             assert time.time() < deadline, "the job never started"
             time.sleep(0.2)
         below = descendants(proc.pid)
-        pid = headers(str(tmp_path / "slow.log"))[-1]
+        pid = headers(str(tmp_path / "slow.png.log"))[-1]
         assert pid in below
         os.killpg(proc.pid, signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=120)
@@ -293,7 +298,7 @@ def test_a_killed_worker_s_job_is_retried_and_the_batch_completes(tmp_path):
                                               "--scheduler", address),
                                 cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        log = tmp_path / "long.log"
+        log = tmp_path / "long.png.log"
         deadline = time.time() + TIMEOUT
         # progress lines are padded: "eval  10/1000"
         while not (log.exists() and re.search(r"eval +10/",

@@ -33,7 +33,8 @@ per job.
   applies its own ``distributed.scheduler.allowed-failures``); an output is
   always written atomically, so a killed job leaves none half-written.
 - **Logs.** Everything a job prints goes to ``OUTPUT.log`` beside its
-  output (or into ``--logs DIR``), one header per attempt.
+  output (``out/r.png.log``; or into ``--logs DIR``, named after the
+  output's whole path), one header per attempt.
 - **Interrupts.** Ctrl-C or SIGTERM asks every running job to stop the way
   a single run stops (best image and checkpoint saved, see
   :mod:`lasagne_style.batch`), waits for them, and exits; a second
@@ -94,19 +95,21 @@ def log_path(output, logs=None):
         The job's output path, absolute.
     logs : str, optional
         A directory for all logs; the log is then named after the output's
-        path (separators become ``_``) so that two outputs of the same name
-        in different folders keep apart.
+        whole path: separators become ``_``, and a ``%`` or ``_`` of the
+        path is written ``%25`` or ``%5F``, so that no two outputs share a
+        log (``/d/out/a.png`` and ``/d/out_a.png`` give ``d_out_a.png.log``
+        and ``d_out%5Fa.png.log``).
 
     Returns
     -------
     str
-        ``OUTPUT`` without its extension, plus ``.log``.
+        ``OUTPUT.log``: the output's whole name, extension included (as for
+        checkpoints, ``r.png`` and ``r.jpg`` keep apart), plus ``.log``.
     """
-    stem = os.path.splitext(output)[0]
     if logs is None:
-        return stem + ".log"
-    name = stem.strip(os.sep).replace(os.sep, "_")
-    return os.path.join(logs, name + ".log")
+        return output + ".log"
+    name = output.strip(os.sep).replace("%", "%25").replace("_", "%5F")
+    return os.path.join(logs, name.replace(os.sep, "_") + ".log")
 
 
 class _Progress:
