@@ -49,7 +49,7 @@ def _cell(row, stat, stats, size, iters, preset, init, multiscale, tol):
         # the texture command's default scale (docs/textures.md): at small
         # sizes the style is enlarged so that the texture cannot copy it
         result = api.synthesize(row["style"], **common)
-        scale, copy = None, result.copy.as_dict()
+        scale, copy = None, result.copy and result.copy.as_dict()
     else:
         result = api.stylize(row["content"], row["style"], init=init,
                              **common)

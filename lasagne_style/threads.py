@@ -3,7 +3,8 @@
 An evaluation alternates between two thread pools: OpenMP's (our fused
 Winograd and pooling ops, :mod:`lasagne_style.winograd`,
 :mod:`lasagne_style.pooling`) and OpenBLAS's (the Gram matrices, Theano's
-``Dot22``, and the sgemms of layers too small to split into blocks). By
+``Dot22``; on one thread in our runs, see below, and in any other Theano
+code with the threads the user allows). By
 default an idle thread of either pool keeps spinning for a while before it
 sleeps: OpenBLAS for 2^28 cycles (``OPENBLAS_THREAD_TIMEOUT``, default 28),
 libgomp for 300 000 spins (``OMP_WAIT_POLICY`` unset). On a machine with as
@@ -72,9 +73,17 @@ def blas_on_one_thread():
     (scipy-openblas32) runs every call on one thread, so that its rounding
     does not depend on the thread count (see the module docstring). Returns
     False when that library is not there (another BLAS: not changed)."""
+    import theano
+
+    if "scipy_openblas" not in theano.config.blas.ldflags:
+        return False
     try:
         import scipy_openblas32
-    except ImportError:
+        library = getattr(scipy_openblas32, "dll", None)
+        if library is None:  # older wheels load it on this call
+            scipy_openblas32.get_openblas_config()
+            library = scipy_openblas32.dll
+        library.scipy_openblas_set_num_threads(1)
+    except (ImportError, AttributeError, OSError):
         return False
-    scipy_openblas32.dll.scipy_openblas_set_num_threads(1)
     return True

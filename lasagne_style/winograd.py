@@ -48,12 +48,15 @@ Design choices (measurements: docs/performance.md):
   that they do not share cache sets.
 * Blocks hold about 2 MiB of transformed data and at least
   :data:`MIN_TILES` = 128 tiles: with 256-512 channels, smaller blocks lost
-  sgemm speed to packing the filters. With fewer tiles than two blocks
-  per thread (deep layers of small images) the op runs one block with
-  OpenBLAS's threads instead.
-* Threads: this op uses OMP_NUM_THREADS if set, else as many threads as
-  OpenBLAS does (so ``OPENBLAS_NUM_THREADS=1`` keeps a process on one
-  core, as ``make compare`` expects).
+  sgemm speed to packing the filters. With fewer blocks than threads
+  (deep layers of small images) the threads share each block's alpha²
+  sgemms instead.
+* Threads: this op uses OMP_NUM_THREADS if set, else OPENBLAS_NUM_THREADS
+  if set (so ``OPENBLAS_NUM_THREADS=1`` keeps a process on one core, as
+  ``make compare`` expects), else the cores.
+* The same bytes on any thread count: the blocks do not depend on it, every
+  sgemm runs on one thread, and the filter transform is computed by numpy's
+  own loops, not a (threaded) BLAS gemm (tests/test_reproducibility.py).
 
 Shapes: images are (N, C, H, W); transformed tensors of the unfused path are
 (16, C, tiles_h * tiles_w), the 16 in row-major order of the 4x4 tile, with
@@ -738,7 +741,7 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
   const npy_intp ws_max = %(m)d * ((nb < tw ? nb : tw) + 1);
   int failed = 0;
 #ifdef WG_OPENBLAS
-  if (nth > 1) openblas_set_num_threads(1);
+  if (blas_threads > 1) openblas_set_num_threads(1);
 #endif
   #pragma omp parallel num_threads(nth)
   {
@@ -762,7 +765,7 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
           wg%(m)d_output(Mb, Co, H, W, tw, t0, t1, bias, relu, y, rows);
         }
       } else {
-        /* thread 0's buffers hold the block; the others run sgemms */
+        /* one thread's buffers hold the block; all run its sgemms */
         float* V0 = V;
         float* M0 = Mb;
         #pragma omp single copyprivate(V0, M0)
@@ -781,7 +784,7 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
     }
   }
 #ifdef WG_OPENBLAS
-  if (nth > 1) openblas_set_num_threads(blas_threads);
+  if (blas_threads > 1) openblas_set_num_threads(blas_threads);
 #endif
   return failed ? -1 : 0;
 }

@@ -193,9 +193,10 @@ show_pictures([[at_size(sample(n), 160) for n in SAMPLE_NAMES]],
 # %% [markdown]
 # ## 2. The method, in cells
 #
-# This section is the algorithm as the course code writes it, in Lasagne and Theano, with nothing taken from the
-# package but the weights and image files: the network, the pre- and post-processing, the three losses, their
-# compiled gradient and scipy's L-BFGS-B. It makes the first texture and the first stylization; at its end a cell
+# This section is the algorithm as the course code writes it, in Lasagne and Theano: the network, the pre- and
+# post-processing, the three losses, their compiled gradient and scipy's L-BFGS-B. From the package it takes only
+# the weights, the loading and resizing of image files, the `default` preset's three weights and, to judge the
+# result, the copy score. It makes the first texture and the first stylization; at its end a cell
 # shows that the package computes the same loss, and says what the package adds.
 #
 # **The network.** VGG19's sixteen 3x3 convolutions with ReLU in five blocks, each block ending in a 2x2 pooling
@@ -342,8 +343,10 @@ def compile_objective(style_rgb, content_rgb=None):
 
 # %% [markdown]
 # **The optimiser.** scipy's L-BFGS-B over the flattened pixels, each bounded to the range that maps to 0..255 (the
-# recipe's loop ran unbounded L-BFGS in chunks and clipped between them), with scipy's defaults otherwise, for a
-# fixed number of evaluations. The best image is L-BFGS-B's last iterate.
+# recipe's loop ran unbounded L-BFGS in chunks and clipped between them), for a fixed number of evaluations
+# (scipy's own stopping tolerances are switched off, as in the package). The image is L-BFGS-B's final iterate,
+# rounded to 8 bits; the losses printed after each run are those of the last evaluation (the curves show them
+# all), and the check at the end of the section evaluates the rounded image itself.
 
 # %%
 TERMS = ("style", "content", "tv")
@@ -360,9 +363,10 @@ def optimise(objective, x0, evaluations):
         return float(out[0]), np.asarray(out[4], np.float64).ravel()
 
     low, high = pixel_range(x0.shape)
+    # factr and pgtol off: stop at the budget, not at scipy's tolerances
     best, _, _ = scipy.optimize.fmin_l_bfgs_b(
-        loss_and_gradient, x0.ravel(), maxfun=evaluations,
-        bounds=list(zip(low.ravel(), high.ravel())))
+        loss_and_gradient, x0.ravel(), maxfun=evaluations, maxiter=evaluations,
+        factr=10.0, pgtol=0.0, bounds=list(zip(low.ravel(), high.ravel())))
     return deprep(best.reshape(x0.shape)), np.array(history)
 
 
@@ -398,7 +402,7 @@ x0 = np.random.RandomState(SEED).uniform(
 texture_image, texture_history = optimise(texture_objective, x0, ITERS)
 TIMINGS.append(("texture, in cells (gram)", SIZE, len(texture_history),
                 time.time() - started))
-print("%d evaluations in %.1f s (compilation included); final loss %.4g "
+print("%d evaluations in %.1f s (compilation included); last loss %.4g "
       "(style %.4g, variation %.4g)" % (
           len(texture_history), time.time() - started,
           *texture_history[-1, [0, 1, 3]]))
@@ -430,7 +434,7 @@ transfer_image, transfer_history = optimise(transfer_objective,
                                             prep(content_rgb), TRANSFER_ITERS)
 TIMINGS.append(("transfer, in cells (gram, from the photo)", SIZE,
                 len(transfer_history), time.time() - started))
-print("%d evaluations in %.1f s; final loss %.4g (style %.4g, content %.4g, "
+print("%d evaluations in %.1f s; last loss %.4g (style %.4g, content %.4g, "
       "variation %.4g)" % (len(transfer_history), time.time() - started,
                            *transfer_history[-1]))
 show_pictures([[content_rgb, transfer_style_rgb, transfer_image]],
@@ -529,20 +533,25 @@ for weight, result in tradeoff:
 # $$Q_X=\mathcal N\big(0,\Sigma_X\big),\qquad \Sigma_X=\frac{F_XF_X^\top}{M_X}=\frac{G_X}{M_X}.$$
 #
 # **The homework's quantity: $\mathrm{KL}(P\,\|\,Q_X)$ as a function of the image.** With $P$ the style's feature
-# distribution and $S_s=A/M_s$ its per-position Gram matrix,
+# distribution and $S_s=A/M_s$ its per-position Gram matrix, $\mathrm{KL}(P\|Q_X)=H(P,Q_X)-H(P)$, where
+# $H(P,Q)=-\mathbb E_P[\log q(f)]$ is the cross-entropy and $H(P)$ the entropy of $P$. Only the cross-entropy
+# depends on the image:
 #
-# $$\mathrm{KL}(P\|Q_X)=-H(P)-\mathbb E_P[\log q_X(f)]=-H(P)+\tfrac12\big[C\log2\pi+\log\det\Sigma_X+\operatorname{tr}(\Sigma_X^{-1}S_s)\big],$$
+# $$H(P,Q_X)=\tfrac12\big[C\log2\pi+\log\det\Sigma_X+\operatorname{tr}(\Sigma_X^{-1}S_s)\big],$$
 #
 # because $f^\top\Sigma^{-1}f=\operatorname{tr}(\Sigma^{-1}ff^\top)$ and expectation and trace are linear: it
-# depends on $P$ only through $S_s$ and on $X$ only through $\Sigma_X$. ($H(P)$ does not depend on $X$; for an
-# empirical $P$ it is $-\infty$ and the KL infinite, but the part that depends on $X$, the cross-entropy, is
-# finite, and it is what we minimise.) Subtracting its value at $\Sigma_X=S_s$,
+# depends on $P$ only through $S_s$ and on $X$ only through $\Sigma_X$. For an empirical $P$ (a finite set of
+# feature vectors) $H(P)$ is not finite, and neither is the KL; so we work with what is finite and is all that
+# depends on $X$: the cross-entropy, whose minimisers over $X$ are those of the KL whenever the KL is finite. Its
+# excess over its smallest value, reached at $\Sigma=S_s$ (the fit of the previous paragraph), is a difference of
+# two finite cross-entropies:
 #
-# $$\mathrm{KL}(P\|Q_X)-\min_\Sigma \mathrm{KL}(P\|Q_\Sigma)=\tfrac12\Big[\operatorname{tr}(\Sigma_X^{-1}S_s)-\log\det(\Sigma_X^{-1}S_s)-C\Big]=\mathrm{KL}\big(\mathcal N(0,S_s)\,\big\|\,\mathcal N(0,\Sigma_X)\big)=\tfrac12\sum_i(\lambda_i-\log\lambda_i-1),$$
+# $$H(P,Q_X)-H(P,Q_{S_s})=\tfrac12\Big[\operatorname{tr}(\Sigma_X^{-1}S_s)-\log\det(\Sigma_X^{-1}S_s)-C\Big]=\mathrm{KL}\big(\mathcal N(0,S_s)\,\big\|\,\mathcal N(0,\Sigma_X)\big)=\tfrac12\sum_i(\lambda_i-\log\lambda_i-1),$$
 #
 # with $\lambda_i$ the eigenvalues of $\Sigma_X^{-1}S_s$. Since $\lambda-\log\lambda-1\ge0$ with equality only at
 # $\lambda=1$, the minimisers over $X$ are **exactly the images with $G_X/M_X=A/M_s$** (if some image attains that
-# matrix): minimising $\mathrm{KL}(P\|Q_X)$ over images is matching per-position Gram matrices.
+# matrix): minimising $\mathrm{KL}(P\|Q_X)$ (through its cross-entropy) over images is matching per-position Gram
+# matrices. Below, "KL minus its minimum" means this difference of cross-entropies.
 #
 # **Relation to the loss the method minimises.** Gatys' layer loss is, for equal $M$,
 # $E_l=\frac{1}{4C^2M^2}\sum_{ij}(G_{ij}-A_{ij})^2=\frac1{4C^2}\|\Sigma_X-S_s\|_F^2$ (the package scales $A/M_s$ to
@@ -885,33 +894,18 @@ for label, rgb in candidates[1:]:
 # where every style layer has at least as many positions as channels (printed per style), so the output is too
 # small to hold the painting's layout; the style distances of a texture are measured against the style at that
 # scale. Every texture's copy score is printed next to its chance level (as in section 2), and the variation
-# term's share of its final objective.
+# term's share of its final objective. At that scale the style's covariances are estimated from at least as many
+# positions as channels at every layer; the output's own features at `COMPARE_SIZE` still have fewer positions
+# than channels at the deep layers (printed below), so there the output's covariance is singular and it cannot
+# match the style's exactly, which is what keeps it from reproducing the painting.
 #
-# **How long each run goes.** Every run is coarse to fine (`COMPARE_LEVELS` levels, the last at `COMPARE_SIZE`) and
-# each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction over
-# the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at its
-# cap in `COMPARE_ITERS` (one per level, coarsest first; set by the notebook's time), or earlier if L-BFGS-B ends it
-# itself (printed as `optimiser`); the cell prints how the last levels ended. The first level's cap is the larger
-# because its evaluations are cheap (a quarter of the pixels), and the further it gets the less the last level has
-# left to do; a first level may end at its cap, and the last level then goes on from where it got.
-# The rule's window grows with the run on purpose: Gram textures from noise fall slowly for a long time, and a fixed
-# window would call them converged early. The rule watches the run's *whole* loss, which in a transfer includes the
-# content and variation terms: a run that met it has flattened its objective, not necessarily its style term. Two
-# choices reached lower losses for the same number of evaluations when this edition was prepared (on a Gram texture
-# of Père Tanguy; the measurements are in the README and not repeated here): coarse to fine, at the cost of the
-# coarse level's evaluations (each cheaper), and L-BFGS-B keeping more (step, gradient) pairs than scipy's default
-# (both numbers printed), at some more time per evaluation. The runs go one at a time to two single-threaded
-# processes, textures first, so that neither process waits long for the other.
-#
-# **Why this size and these caps.** The size decides whether the rule can be met in the notebook's time. In the
-# README's measurements at a larger size, a Gram texture of Père Tanguy had not flattened to the rule after much
-# longer runs than this notebook can afford; at `COMPARE_SIZE` it did, given a first level with a large cap (README,
-# *The same at smaller sizes*). The last level's cap was chosen for the slowest runs, the Gram textures of Night
-# Café, from measurements made the same way before this execution (in the README); their evaluations here are
-# printed below. The cells below print, for every run, how its last level ended, how many evaluations it took and
-# how far its loss still fell; the curves show the last level. **Read the cross-evaluation with those numbers in
-# mind**: a run that ends at its cap while still falling has not converged (the first cell counts such runs as
-# `budget`), and for it the table would show where it got within its evaluations, not where it was going.
+# **How long each run goes.** Every run is coarse to fine (`COMPARE_LEVELS` levels, the last at `COMPARE_SIZE`); a
+# level stops once its loss fell by less than `COMPARE_TOL` over the last quarter of its evaluations, or at its cap
+# in `COMPARE_ITERS` (set by the time the notebook is allowed; the appendix gives the details). The rule watches the
+# whole loss; since what the cross-evaluation compares is the style term, the cells below also apply the rule to the
+# style term of each run's last level, and count the levels that ended at their cap. **Read the cross-evaluation
+# with those counts in mind**: a run that ended at its cap while its style term was still falling had not
+# converged, and for it the table shows where it got within its evaluations, not where it was going.
 
 # %%
 OPTION1 = ("gram", "mean", "meancov")
@@ -1442,15 +1436,22 @@ print("largest relative difference of the losses %.1e; of the final images "
 # weight of its own, set for this loss (`AdversarialOptions.tv_weight`, printed). The runs are at `COMPARE_SIZE`,
 # so that they can be set against section 5's `mean` and `meancov` textures of the same style and seed, which were
 # optimised differently (L-BFGS-B, coarse to fine, up to `COMPARE_ITERS` evaluations): a comparison of
-# what each loss leads to, not of equal budgets.
+# what each loss leads to, not of equal budgets. Every run of this section sees the style at the scale section 5's
+# textures did (`DISC_SCALE`, printed), and every distance is measured at that scale.
 
 # %%
 print("defaults:", config.AdversarialOptions())
 print("layers:", ", ".join(config.ADVERSARIAL_STYLE_LAYERS))
+# the five-layer texture default of section 5, for D's runs and distances
+DISC_SCALE = config.texture_style_scale(
+    STYLE_LAYERS, [images.load_image(TEXTURE).shape],
+    images.fit_size(images.load_image(TEXTURE).shape, COMPARE_SIZE))
+print("style scale of every run and distance in this section: %.2f"
+      % DISC_SCALE)
 disc_results = {}
 for kind in adversarial.KINDS:
     result = api.synthesize(TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS,
-                            seed=SEED, statistic="disc",
+                            seed=SEED, statistic="disc", style_scale=DISC_SCALE,
                             adversarial=config.AdversarialOptions(kind=kind),
                             progress=every(200))
     record("texture (disc, %s)" % kind, result, COMPARE_SIZE)
@@ -1467,7 +1468,8 @@ show_pictures([[at_size(TEXTURE, COMPARE_SIZE), section5["mean"]["image"],
 def style_distance_rows(named_images):
     print("%-22s" % "texture" + "".join("%12s" % s for s in OPTION1))
     for name, image in named_images:
-        distances = compare.style_distances(image, TEXTURE, OPTION1)
+        distances = compare.style_distances(image, TEXTURE, OPTION1,
+                                            style_scale=DISC_SCALE)
         print("%-22s" % name + "".join("%12.4g" % distances[s]
                                        for s in OPTION1))
 
@@ -1544,11 +1546,11 @@ for n in STYLE_LAYERS:
           "shifted: %.3f" % (n, *real_feats[n].shape, linear_separability(
               real_feats[n], fake_feats[n])))
 five_layers = api.synthesize(TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS,
-                             seed=SEED, statistic="disc",
+                             seed=SEED, statistic="disc", style_scale=DISC_SCALE,
                              style_layers=STYLE_LAYERS, progress=False)
 record("texture (disc, quadratic, five layers)", five_layers, COMPARE_SIZE)
 one_step = api.synthesize(TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS,
-                          seed=SEED, statistic="disc",
+                          seed=SEED, statistic="disc", style_scale=DISC_SCALE,
                           adversarial=config.AdversarialOptions(
                               kind="logreg", d_steps=1), progress=False)
 record("texture (disc, logreg, 1 D step)", one_step, COMPARE_SIZE)
@@ -1577,7 +1579,8 @@ grid = {(5, 1): disc_results["logreg"], (1, 1): one_step}
 for d_steps, d_every in ((1, 4), (5, 4), (20, 1), (20, 4)):
     grid[d_steps, d_every] = api.synthesize(
         TEXTURE, size=COMPARE_SIZE, iters=DISC_ITERS, seed=SEED,
-        statistic="disc", progress=False, adversarial=config.AdversarialOptions(
+        statistic="disc", style_scale=DISC_SCALE, progress=False,
+        adversarial=config.AdversarialOptions(
             kind="logreg", d_steps=d_steps, d_every=d_every))
     record("texture (disc, logreg, %d D steps every %d)" % (d_steps, d_every),
            grid[d_steps, d_every], COMPARE_SIZE)
@@ -1591,7 +1594,8 @@ reference = {"noise start": noise_start,
              "gram statistic (section 5)": section5["gram"]["image"]}
 rows = list(reference.items()) + [("logreg D, %d steps / %d" % key, r.image)
                                   for key, r in grid.items()]
-distances = {name: compare.style_distances(image, TEXTURE, OPTION1)
+distances = {name: compare.style_distances(image, TEXTURE, OPTION1,
+                                          style_scale=DISC_SCALE)
              for name, image in rows}
 print("%-28s %12s %12s %12s   %s" % ("texture", "mean dist.", "gram dist.",
                                      "meancov", "D accuracy, last 100"))
@@ -1702,9 +1706,29 @@ for (kind, d), trace in toy.items():
 # * L. Mescheder, A. Geiger, S. Nowozin. *Which Training Methods for GANs do actually Converge?* ICML 2018.
 
 # %% [markdown]
-# ## Appendix: how long each result took
+# ## Appendix: how the runs were set up, and how long each took
 #
-# Seconds of each optimisation as measured by the runs themselves in this execution: `result.seconds` for the
+# **Section 5's runs.** Every run is coarse to fine (`COMPARE_LEVELS` levels, the last at `COMPARE_SIZE`) and
+# each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction over
+# the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at its
+# cap in `COMPARE_ITERS` (one per level, coarsest first; set by the notebook's time), or earlier if L-BFGS-B ends it
+# itself (printed as `optimiser`); the cell prints how the last levels ended. The first level's cap is the larger
+# because its evaluations are cheap (a quarter of the pixels), and the further it gets the less the last level has
+# left to do; a first level may end at its cap, and the last level then goes on from where it got.
+# The rule's window grows with the run on purpose: Gram textures from noise fall slowly for a long time, and a fixed
+# window would call them converged early. The rule watches the run's *whole* loss, which in a transfer includes the
+# content and variation terms: a run that met it has flattened its objective, not necessarily its style term. Two
+# choices reached lower losses for the same number of evaluations when this edition was prepared (on a Gram texture
+# of Père Tanguy; the measurements are in the README and not repeated here): coarse to fine, at the cost of the
+# coarse level's evaluations (each cheaper), and L-BFGS-B keeping more (step, gradient) pairs than scipy's default
+# (both numbers printed), at some more time per evaluation. The runs go one at a time to two single-threaded
+# processes, textures first, so that neither process waits long for the other.
+#
+# **Why this size and these caps.** Section 5 runs 36 optimisations; at `COMPARE_SIZE` an evaluation costs about a
+# quarter of one at 256 px, and the caps are what fits the 90 minutes the whole execution is allowed on a 2-core
+# machine, with the other sections, when every level runs to its cap. Section 5 counts the levels that did.
+#
+# **Timings.** Seconds of each optimisation as measured by the runs themselves in this execution: `result.seconds` for the
 # L-BFGS-B or Adam loop (a graph's first compilation in the process is not included), and for the section 5 runs
 # the time measured around each call (which can include a first compilation); those ran two at a time, in two
 # single-threaded worker processes that took one run at a time, and their evaluations are those of both levels

@@ -85,7 +85,8 @@ def test_notebook_runs_in_fast_mode(monkeypatch):
     # section 2's algorithm in cells gives the package's loss (1e-5
     # relative) on its texture and its stylization, for both convolutions
     table = next(text for text in (
-        "".join(o.get("text", "") for o in cell.outputs)
+        "".join(o.get("text", "") for o in cell.outputs
+                if o.get("name") == "stdout")
         for cell in nb.cells if cell.cell_type == "code")
         if "rel. diff" in text).strip().split("\n")[1:]
     assert len(table) == 4
