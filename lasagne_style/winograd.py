@@ -579,7 +579,8 @@ def _assignments(matrix, target, terms):
 # alpha² sgemms M[k] = U[k] V[k] (C_out, nb), then the output transform,
 # written to the image. Blocks are shared among OpenMP threads, each calling
 # a single-threaded sgemm (OpenBLAS's own threads are set to 1 meanwhile);
-# with fewer blocks than threads the loop runs serially with threaded sgemm.
+# with fewer blocks than threads, the blocks run in turn and the threads
+# share each block's alpha² sgemms.
 _C_FUSED = """
 #ifndef WG_STRIDE
 /* floats between the alpha² matrices of a block: one cache line more than
