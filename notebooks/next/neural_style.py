@@ -75,12 +75,14 @@ if FAST:  # a smoke test: tiny images, a few evaluations
     COMPARE_LEVELS = 2                    # section 5, coarse to fine
     SEEDS = (0, 1)
     DISC_ITERS = 5
+    SLICED_ITERS = ITERS
     TOY_ITERATIONS = 40
 else:     # what `make notebook` runs
     SIZE, ITERS = 256, 300
+    SLICED_ITERS = 200                    # section 6 (1.6 s / evaluation)
     TRANSFER_ITERS, TRADEOFF_ITERS = 200, 150
     COMPARE_SIZE = 128                    # sections 5 and 7
-    COMPARE_ITERS = (1200, 1500)          # section 5: cap of each level
+    COMPARE_ITERS = (1000, 1200)          # section 5: cap of each level
     COMPARE_LEVELS = 2
     SEEDS = (0, 1)
     DISC_ITERS = 400
@@ -154,8 +156,12 @@ TIMINGS = []  # (what, size, evaluations, seconds): the appendix
 
 def record(what, result, size):
     TIMINGS.append((what, size, len(result.history), result.seconds))
-    print("%s: %d evaluations in %.1f s, final loss %.4g"
-          % (what, len(result.history), result.seconds, result.loss))
+    copy = result.copy  # a texture's copy check (None for a transfer)
+    print("%s: %d evaluations in %.1f s, final loss %.4g%s" % (
+        what, len(result.history), result.seconds, result.loss,
+        "" if copy is None else "; copy score %.3f, chance %.3f: %s" % (
+            copy.score, copy.chance, "COPIES its exemplar's layout"
+            if copy.copies else "a texture")))
 
 
 def last_quarter_drop(history):
@@ -1270,7 +1276,7 @@ show_pictures([[at_size(MIX[0], SIZE), at_size(MIX[1], SIZE), texture_image,
 # dependence *between* the projections beyond what $C$ marginals pin down.
 
 # %%
-sliced = api.synthesize(TEXTURE, size=SIZE, iters=ITERS, seed=SEED,
+sliced = api.synthesize(TEXTURE, size=SIZE, iters=SLICED_ITERS, seed=SEED,
                         statistic="sliced", style_scale=1.0,
                         progress=every(100))
 record("texture (sliced)", sliced, SIZE)
