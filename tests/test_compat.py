@@ -144,6 +144,51 @@ def test_modules_compiled_in_parallel_are_the_ones_theano_loads(tmp_path):
     assert any(name.endswith(".gch") for name in report["headers"]), report
 
 
+INTERRUPTED_SCRIPT = """
+import numpy as np
+import lasagne_style.compat
+import theano
+import theano.tensor as T
+x, a = T.vector('x'), T.matrix('a')
+theano.function([x, a], [T.exp(x).sum() * 3, T.dot(a, a.T), a[::-1] ** 2,
+                         T.tanh(a).max(axis=0), T.sqrt(abs(x)).cumsum()])
+"""
+
+
+def test_an_interrupt_during_the_parallel_build_leaves_no_build_folder(
+        tmp_path):
+    """Fix 7 and Ctrl-C: compilers still running when the interrupt comes
+    (a SIGTERM, or Ctrl-C outside the compilers' process group) finish
+    after the batch was given up; what they build is deleted, not left in
+    the temporary directory."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one processor: nothing is built in parallel")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = dict(os.environ, TMPDIR=str(temporary),
+               THEANO_FLAGS="compiledir=%s" % (tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_SCRIPT],
+                            env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not any(n.startswith("lasagne_style_build_")
+                  for n in os.listdir(temporary)):
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.time() < deadline, "no parallel build started"
+        time.sleep(0.01)
+    time.sleep(0.5)  # compilers running (a module takes about 2 s here)
+    os.kill(proc.pid, signal.SIGINT)  # the process only, not its compilers
+    stderr = proc.communicate(timeout=300)[1]
+    assert "KeyboardInterrupt" in stderr, stderr
+    assert [n for n in os.listdir(temporary)
+            if n.startswith("lasagne_style_build_")] == []
+
+
 def test_only_modules_beginning_with_theano_headers_get_the_pch(tmp_path):
     other = tmp_path / "mod.cpp"
     other.write_text("#include <stdio.h>\n" + compat.MODULE_HEADERS)
