@@ -47,6 +47,8 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["lasagne_style", "lasagne_style.*"]),
+    # the custom ops' C code, read when lasagne_style.ops' modules load
+    package_data={"lasagne_style.ops": ["c/*.c"]},
     python_requires=">=3.8,<3.12",  # Theano 1.0.5 imports distutils
     install_requires=[
         "theano==1.0.5",
