@@ -78,7 +78,7 @@ Lasagne, once imported:
    Lasagne 0.1 has no such argument, and deleting it from the recipe
    silently computes another network (measured: conv1_1 off by 1.28
    relative L2). The deprecated ``image_shape`` keyword is passed to Theano
-   as ``input_shape``.
+   as ``input_shape``; the layer pickles, as old code's networks were.
 9. **``lasagne.layers.dnn`` on the CPU.** Lasagne 0.1's cuDNN layers need
    Theano's old CUDA backend, which Theano 1.0 removed (importing it raises
    ``ImportError``, or ``SkipTest`` when ``nose`` is installed). When the
@@ -103,6 +103,16 @@ Other people's old code (docs/legacy.md), one module each:
     library that is not here is replaced by ours.
 13. **``python2`` notebooks** (:mod:`.kernel`): ``install`` also adds a
     kernel alias of that name running this environment's Python 3.
+14. **Lasagne 0.2's names** (:mod:`.lasagne02`), applied with fixes 8 and
+    9 once Lasagne is imported: what code written for Lasagne's master
+    branch imports and 0.1 lacks -- ``BatchNormLayer``/``batch_norm``,
+    ``TransformerLayer``, ``TransposedConv2DLayer``/``Deconv2DLayer``,
+    ``DilatedConv2DLayer``, ``Upscale2DLayer``, ``ExpressionLayer``,
+    ``prelu``, ``elu``, ``adamax``, ``categorical_accuracy`` and more --
+    written here, at 0.2's import paths (``lasagne.layers.special``
+    included), and 0.2's options of 0.1's classes (``only_return_final``
+    of the recurrent layers, ``DenseLayer(num_leading_axes=)``...),
+    added in place with 0.1's behaviour unchanged when not given.
 
 Our Theano flags are placed *before* the user's ``THEANO_FLAGS``: Theano lets a
 later key win, so anything the user sets still overrides them (except the
@@ -528,20 +538,30 @@ def _quiet_get_vector_length():
     theano.tensor.get_vector_length = get_vector_length
 
 
-def theano_conv2d(flip_filters):
+class TheanoConv2D:
     """A Lasagne 0.1 ``convolution`` function: Theano's ``conv2d`` with
     ``filter_flip=flip_filters`` (False: cross-correlation, what VGG's
     filters are). Lasagne pads explicitly and then asks for a valid
-    convolution; its deprecated ``image_shape`` becomes ``input_shape``."""
-    def conv2d(input, filters, subsample=(1, 1), image_shape=None,
-               filter_shape=None, border_mode="valid", **unused):
+    convolution; its deprecated ``image_shape`` becomes ``input_shape``.
+    A class rather than a closure so that layers holding it pickle (old
+    code pickles whole networks)."""
+
+    def __init__(self, flip_filters):
+        self.flip_filters = flip_filters
+        self.__name__ = "conv2d" if flip_filters else "cross_correlation"
+
+    def __call__(self, input, filters, subsample=(1, 1), image_shape=None,
+                 filter_shape=None, border_mode="valid", **unused):
         import theano.tensor as T
         return T.nnet.conv2d(input, filters, input_shape=image_shape,
                              filter_shape=filter_shape,
                              border_mode=border_mode, subsample=subsample,
-                             filter_flip=flip_filters)
-    conv2d.__name__ = "conv2d" if flip_filters else "cross_correlation"
-    return conv2d
+                             filter_flip=self.flip_filters)
+
+
+def theano_conv2d(flip_filters):
+    """The ``convolution`` of :class:`TheanoConv2D` for ``flip_filters``."""
+    return TheanoConv2D(flip_filters)
 
 
 def _define_layers():
@@ -613,6 +633,8 @@ def _patch_lasagne():
     # Not in lasagne.layers.conv: Lasagne's own __init__ looks its class up
     # there (``super(Conv2DLayer, self)``).
     lasagne.layers.Conv2DLayer = Conv2DLayer
+    from . import lasagne02
+    lasagne02.apply()
     _state["lasagne"] = True
 
 
