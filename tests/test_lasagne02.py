@@ -1,5 +1,5 @@
 """Lasagne 0.2's names on Lasagne 0.1 (issue 30, item 9;
-lasagne_style/compat/lasagne02.py): each layer and function checked
+lasagne_style/compat/lasagne02/): each layer and function checked
 against a numpy computation written here from its definition."""
 import pickle
 
