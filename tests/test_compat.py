@@ -4,6 +4,7 @@ import tempfile
 import numpy as np
 import pytest
 
+from conftest import wait_until
 from lasagne_style import compat
 
 
@@ -175,12 +176,9 @@ def test_an_interrupt_during_the_parallel_build_leaves_no_build_folder(
     proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_SCRIPT],
                             env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300
-    while not any(n.startswith("lasagne_style_build_")
-                  for n in os.listdir(temporary)):
-        assert proc.poll() is None, proc.communicate()[1]
-        assert time.time() < deadline, "no parallel build started"
-        time.sleep(0.01)
+    wait_until(lambda: any(n.startswith("lasagne_style_build_")
+                           for n in os.listdir(temporary)),
+               proc, 300, "no parallel build started", interval=0.01)
     time.sleep(0.5)  # compilers running (a module takes about 2 s here)
     os.kill(proc.pid, signal.SIGINT)  # the process only, not its compilers
     stderr = proc.communicate(timeout=300)[1]

@@ -14,7 +14,8 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import ROOT, alive, sample, write_csv
+from conftest import (ROOT, alive, descendants, sample, wait_until,
+                      write_csv)
 from lasagne_style import batch, cli
 from lasagne_style.batch import dask_client as dist
 from lasagne_style.batch import local
@@ -36,26 +37,6 @@ def headers(log):
     with open(log) as f:
         return [int(m) for m in re.findall(r"^=== .* pid (\d+) ", f.read(),
                                            re.M)]
-
-
-def descendants(pid):
-    """Processes below ``pid`` (from /proc)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    parents[int(entry)] = int(
-                        f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        children = [p for p, pp in parents.items() if pp == parent]
-        found += children
-        todo += children
-    return found
 
 
 def free_port():
@@ -234,11 +215,8 @@ def test_ctrl_c_stops_the_running_job_which_keeps_its_checkpoint(tmp_path):
                             start_new_session=True)
     below = []
     try:
-        deadline = time.time() + TIMEOUT
-        while not ckpt.exists():  # the job is optimising
-            assert proc.poll() is None, proc.communicate()
-            assert time.time() < deadline, "the job never started"
-            time.sleep(0.2)
+        # the job is optimising
+        wait_until(ckpt.exists, proc, TIMEOUT, "the job never started")
         below = descendants(proc.pid)
         pid = headers(str(tmp_path / "slow.png.log"))[-1]
         assert pid in below
@@ -309,12 +287,10 @@ def start_batch(folder, address):
 
 def wait_for_progress(proc, log):
     """Until the job writing ``log`` is 10 evaluations in."""
-    deadline = time.time() + TIMEOUT
     # progress lines are padded: "eval  10/1000"
-    while not (log.exists() and re.search(r"eval +10/", log.read_text())):
-        assert proc.poll() is None, proc.communicate()
-        assert time.time() < deadline, "the long job never started"
-        time.sleep(0.1)
+    wait_until(lambda: log.exists() and re.search(r"eval +10/",
+                                                  log.read_text()),
+               proc, TIMEOUT, "the long job never started", interval=0.1)
 
 
 LONG_JOB = dict(command="texture", style=sample("cork.png"), output="long.png",
