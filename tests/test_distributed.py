@@ -109,6 +109,8 @@ def test_option_errors_are_one_line(tmp_path, capsys, monkeypatch):
             (["--local", "--logs", str(tmp_path)], "--logs needs Dask (not "
              "with --local)"),
             (["--logs", str(manifest / "x")], "cannot create the log folder"),
+            (["--jobs", "0"], "argument --jobs: expected a positive integer, "
+             "got '0'"),
     ]:
         assert cli.main(["batch", str(manifest)] + argv) == 2
         err = capsys.readouterr().err
