@@ -17,9 +17,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _startup_line():
-    """compat's STARTUP_LINE, read without importing the package (its
-    dependencies are not installed yet when the wheel is built)."""
-    path = os.path.join(HERE, "lasagne_style", "compat", "__init__.py")
+    """compat.startup's STARTUP_LINE, read without importing the package
+    (its dependencies are not installed yet when the wheel is built)."""
+    path = os.path.join(HERE, "lasagne_style", "compat", "startup.py")
     for node in ast.parse(open(path, encoding="utf-8").read()).body:
         if isinstance(node, ast.Assign) and any(
                 getattr(t, "id", None) == "STARTUP_LINE"

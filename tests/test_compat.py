@@ -90,12 +90,12 @@ def test_compiled_modules_have_versions_stable_across_processes():
 PARALLEL_SCRIPT = """
 import json, os, sys
 import numpy as np
-import lasagne_style.compat as compat
+import lasagne_style.compat.compiling as compiling
 import theano
 import theano.tensor as T
 jobs = []
-describe = compat._compiler_jobs
-compat._compiler_jobs = lambda linker: jobs.extend(describe(linker)) or jobs
+describe = compiling._compiler_jobs
+compiling._compiler_jobs = lambda linker: jobs.extend(describe(linker)) or jobs
 x, a = T.vector('x'), T.matrix('a')
 f = theano.function([x, a], [T.exp(x).sum() * 3, T.dot(a, a.T), a[::-1] ** 2])
 x0 = np.arange(4, dtype='float32')
@@ -106,7 +106,7 @@ libraries = [name for _, _, names in os.walk(cache) for name in names
 headers = os.path.join(cache, 'lasagne_style_pch')
 print(json.dumps(dict(
     jobs=[job['module_name'] for job in jobs], libraries=libraries,
-    counts=compat.build_counts,
+    counts=compiling.build_counts,
     outputs=[o.tolist() for o in outs],
     headers=[name for _, _, names in os.walk(headers) for name in names],
     left=os.listdir(os.environ['TMPDIR']))))
