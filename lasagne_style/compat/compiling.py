@@ -6,35 +6,33 @@
    thousands of times only to catch that error: most of the time of compiling
    our objective went into formatting messages nobody reads. We make the
    message a plain ``str``.
-6. **C code compiled again by every process.** ``COp`` (``DimShuffle``
-   among others) versions its compiled module by ``hash()`` of its C
-   sources, and Python 3 salts string hashes per process, so the cached
-   module is never found and is compiled again at every start (0.7 s of a
-   warm start-up, measured 2026-11-27). We version it by a SHA-256 of the
-   sources instead. ``Dot22`` and ``DeepCopyOp`` were compiled again for
-   another reason (1.4 s): ``CLinker`` counts an op's ``__props__`` among
-   the versions of a module's parts, so an empty tuple reads as "no
-   version"; a module whose parts all have versions gets one again.
+6. **C code compiled again by every process.** ``COp`` (``DimShuffle`` among
+   others) versions its compiled module by ``hash()`` of its C sources, and
+   Python 3 salts string hashes per process, so the cached module is never
+   found and is compiled again at every start. We version it by a SHA-256 of
+   the sources instead. ``Dot22`` and ``DeepCopyOp`` were compiled again for
+   another reason: ``CLinker`` counts an op's ``__props__`` among the
+   versions of a module's parts, so an empty tuple reads as "no version"; a
+   module whose parts all have versions gets one again.
 7. **Cold start: C modules compiled one after another.** Theano links a
    function node by node and compiles each missing C module with ``g++`` in
-   turn: 45 modules, 36.5 s of a 39.9 s cold 64 px transfer (2026-11-28,
-   2 cores). At the first module missing from the cache, all the graph's
-   missing modules are described as ``Op.make_c_thunk`` would describe them
-   and built in parallel (one compiler per core, at most
-   :data:`MAX_COMPILERS`) in private directories; Theano's own compile step
-   then finds each one built from exactly its sources and arguments, or
-   compiles it itself. Two cheaper compiles as well: without ``-g`` (debug
-   information nobody reads, ~20 % of each compile), and with the six
-   headers every module begins with precompiled (about 0.3 s of a 0.6 s
-   compile) in ``<compiledir>/lasagne_style_pch``, once per compiler,
-   numpy, Python and Theano version and set of flags (GCC does not check
-   that a precompiled header's sources are unchanged; deleting the
-   directory is always safe). The batch keeps Theano's compile lock fresh
-   and stops starting compilers on Ctrl-C; those still running then delete
-   what they build (they used to leave a folder each in the temporary
-   directory). Cold start 41.3 (38.7-44.0) s ->
-   17.1 (15.2-17.7) s, 5 runs each, whole commands in turn; warm starts
-   unchanged (the parallel step starts at a cache miss).
+   turn, and a cold start is almost all compilation. At the first module
+   missing from the cache, all the graph's missing modules are described as
+   ``Op.make_c_thunk`` would describe them and built in parallel (one
+   compiler per core, at most :data:`MAX_COMPILERS`) in private directories;
+   Theano's own compile step then finds each one built from exactly its
+   sources and arguments, or compiles it itself. Two cheaper compiles as
+   well: without ``-g`` (debug information nobody reads, ~20 % of each
+   compile), and with the six headers every module begins with precompiled
+   (about 0.3 s of a 0.6 s compile) in ``<compiledir>/lasagne_style_pch``,
+   once per compiler, numpy, Python and Theano version and set of flags (GCC
+   does not check that a precompiled header's sources are unchanged;
+   deleting the directory is always safe). The batch keeps Theano's compile
+   lock fresh and stops starting compilers on Ctrl-C; those still running
+   then delete what they build (they used to leave a folder each in the
+   temporary directory). Warm starts are unchanged (the parallel step starts
+   at a cache miss). The measurements behind these fixes (cold and warm
+   starts, before and after): docs/performance.md, "How start-up got there".
 
 :func:`install` applies the three once Theano is imported (Theano itself is
 imported only inside the functions, never when this module loads).
