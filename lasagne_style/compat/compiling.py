@@ -34,7 +34,7 @@
    at a cache miss). The measurements behind these fixes (cold and warm
    starts, before and after): docs/performance.md, "How start-up got there".
 
-:func:`install` applies the three once Theano is imported (Theano itself is
+:func:`install` applies them once Theano is imported (Theano itself is
 imported only inside the functions, never when this module loads).
 """
 import functools
