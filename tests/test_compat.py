@@ -146,6 +146,10 @@ def test_modules_compiled_in_parallel_are_the_ones_theano_loads(tmp_path):
 
 
 INTERRUPTED_SCRIPT = """
+import signal
+# Ctrl-C raises KeyboardInterrupt even where SIGINT was ignored on start
+# (a job a shell put in the background)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import numpy as np
 import lasagne_style.compat
 import theano
