@@ -17,9 +17,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _startup_line():
-    """compat's STARTUP_LINE, read without importing the package (its
-    dependencies are not installed yet when the wheel is built)."""
-    path = os.path.join(HERE, "lasagne_style", "compat", "__init__.py")
+    """compat.startup's STARTUP_LINE, read without importing the package
+    (its dependencies are not installed yet when the wheel is built)."""
+    path = os.path.join(HERE, "lasagne_style", "compat", "startup.py")
     for node in ast.parse(open(path, encoding="utf-8").read()).body:
         if isinstance(node, ast.Assign) and any(
                 getattr(t, "id", None) == "STARTUP_LINE"
@@ -47,6 +47,8 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["lasagne_style", "lasagne_style.*"]),
+    # the custom ops' C code, read when lasagne_style.ops' modules load
+    package_data={"lasagne_style.ops": ["c/*.c"]},
     python_requires=">=3.8,<3.12",  # Theano 1.0.5 imports distutils
     install_requires=[
         "theano==1.0.5",

@@ -103,17 +103,25 @@ class AdversarialMatcher:
         Features of what is being optimised; they may depend on shared
         variables only (e.g. the image being optimised).
     real_maps : list of (1, N_l, H', W') arrays
-        Features of the target samples (the style image).
+        Features of the target samples (the style image). Where a map has
+        more positions than the fake one (a style enlarged by its style
+        scale), each D update sees a fresh random sample of as many real
+        positions as there are fake ones: D works position by position
+        (1x1 convolutions), so a sample is an unbiased minibatch of the
+        real side, and a D update costs what it costs at scale 1 (a style
+        at 3.25x had cost 10x more, most of it in D's hidden layers).
     options : lasagne_style.config.AdversarialOptions
     seed : int
-        Seed of the discriminators' initial weights.
+        Seed of the discriminators' initial weights and of the samples.
     """
 
     def __init__(self, fake_maps, real_maps, options, seed=0):
         lasagne.random.set_rng(np.random.RandomState(seed))
         self.options = options
         self.layers, self.fake_logits = [], []
+        self._real, self._sampler = [], np.random.RandomState(seed)
         d_loss, accuracies, fake_inputs, fake_standardized = 0, [], [], []
+        real_inputs = []
         for fake, real in zip(fake_maps, real_maps):
             channels = real.shape[1]
             flat = real.reshape(channels, -1)
@@ -123,8 +131,9 @@ class AdversarialMatcher:
             _, l_out = build_discriminator(options.kind, channels,
                                            options.rank, options.hidden)
             self.layers.append(l_out)
-            real_logit = lasagne.layers.get_output(l_out, theano.shared(
-                ((real - mean) / std).astype(np.float32)))
+            self._real.append(((real - mean) / std).astype(np.float32))
+            real_inputs.append(T.tensor4("real"))
+            real_logit = lasagne.layers.get_output(l_out, real_inputs[-1])
             fake_input = T.tensor4("fake")
             fake_logit = lasagne.layers.get_output(l_out, fake_input)
             d_loss += discriminator_loss(real_logit, fake_logit)
@@ -142,7 +151,7 @@ class AdversarialMatcher:
         params = lasagne.layers.get_all_params(self.layers, trainable=True)
         self._fake_features = theano.function([], fake_standardized)
         self._d_step = theano.function(
-            fake_inputs, [d_loss] + accuracies,
+            fake_inputs + real_inputs, [d_loss] + accuracies,
             updates=lasagne.updates.adam(d_loss, params, options.d_lr))
 
     def generator_loss(self, weights=None):
@@ -162,8 +171,20 @@ class AdversarialMatcher:
         """
         fake = self._fake_features()
         for _ in range(steps):
-            out = self._d_step(*fake)
+            out = self._d_step(*(fake + [self._real_sample(real, f.shape)
+                                         for real, f in zip(self._real,
+                                                            fake)]))
         return float(out[0]), [float(a) for a in out[1:]]
+
+    def _real_sample(self, real, fake_shape):
+        """``real`` whole, or a random sample of as many positions as the
+        fake map has, as a (1, C, 1, M) strip."""
+        positions = fake_shape[2] * fake_shape[3]
+        flat = real.reshape(real.shape[1], -1)
+        if flat.shape[1] <= positions:
+            return real
+        chosen = self._sampler.choice(flat.shape[1], positions, replace=False)
+        return flat[:, np.sort(chosen)][None, :, None, :]
 
 
 def image_step(x, loss, lr, bounds=None, outputs=()):

@@ -14,7 +14,7 @@ command from outside, for N1 and for N2 evaluations, and takes
     seconds per evaluation = (time(N2) - time(N1)) / (N2 - N1),
 
 so start-up and compilation cancel. The tools are ``ours`` (the default
-convolution, :mod:`lasagne_style.winograd`), ``corrmm`` (Theano's own CPU
+convolution, :mod:`lasagne_style.ops.winograd`), ``corrmm`` (Theano's own CPU
 convolution, the accuracy reference) and ``torch`` (the same objective in
 PyTorch on the CPU; optional, never a dependency of the package). They run
 in turn, A B C A B C ..., and the ratios ours / torch are taken pair by
@@ -204,7 +204,7 @@ def _child(tool, size, evals):
         from . import compat
         compat.apply()
         if tool == "unfused":
-            from . import winograd
+            from .ops import winograd
             winograd.FUSED = 0
         losses = _ours(size, evals, "corrmm" if tool == "corrmm"
                        else "winograd")

@@ -42,21 +42,6 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(message)
 
 
-def _number_type(parse, check, expected):
-    """An argparse type: parse the text, then check the value with the
-    validator the API uses."""
-    def convert(text):
-        try:
-            return check(parse(text))
-        except (ValueError, UserError):
-            raise argparse.ArgumentTypeError("expected %s, got %r"
-                                             % (expected, text))
-    return convert
-
-
-_positive_int = _number_type(
-    int, lambda v: config.positive_int("value", v), "a positive integer")
-
 #: The run options of ``compare`` (the same flags, checks and help as the
 #: texture command's; compare's own defaults in build_parser).
 COMPARE_OPTIONS = ("size", "iters", "multiscale", "tol", "seed", "preset")
@@ -133,7 +118,7 @@ def build_parser():
     p = sub.add_parser("batch", help="run the jobs of a CSV/JSON manifest "
                        "(on Dask when it is installed)")
     p.add_argument("manifest")
-    p.add_argument("--jobs", type=_positive_int,
+    p.add_argument("--jobs", type=options.parse_positive,
                    help="jobs at once: worker processes of the local Dask "
                         "cluster, or processes with --local (default: one "
                         "per CPU with Dask, 1 with --local)")

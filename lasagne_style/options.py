@@ -175,11 +175,12 @@ def _parse_number(text):
 
 def _parse_iters(text):
     """``N`` (every level) or ``N1,N2,...`` (one per level)."""
-    numbers = [_parse_positive(part) for part in text.split(",")]
+    numbers = [parse_positive(part) for part in text.split(",")]
     return numbers[0] if len(numbers) == 1 else tuple(numbers)
 
 
-def _parse_positive(text):
+def parse_positive(text):
+    """An argparse type: ``text`` as an int > 0 (``--iters``, ``--jobs``)."""
     try:
         value = int(text)
     except ValueError:

@@ -1,8 +1,8 @@
 """How idle threads wait: set before any thread pool starts.
 
 An evaluation alternates between two thread pools: OpenMP's (our fused
-Winograd and pooling ops, :mod:`lasagne_style.winograd`,
-:mod:`lasagne_style.pooling`) and OpenBLAS's (the Gram matrices, Theano's
+Winograd and pooling ops, :mod:`lasagne_style.ops.winograd`,
+:mod:`lasagne_style.ops.pooling`) and OpenBLAS's (the Gram matrices, Theano's
 ``Dot22``; on one thread in our runs, see below, and in any other Theano
 code with the threads the user allows). By
 default an idle thread of either pool keeps spinning for a while before it

@@ -7,10 +7,10 @@ give smoother results than max pooling. Only the layers up to the deepest one
 a loss needs are built.
 
 The convolutions are computed, by default, with Winograd's F(4x4, 3x3)
-algorithm fused per block of tiles (:mod:`lasagne_style.winograd`), which
+algorithm fused per block of tiles (:mod:`lasagne_style.ops.winograd`), which
 ``make bench`` measured faster than Theano's CorrMM (im2col + gemm;
 measurements: docs/performance.md), and
-the pooling with :mod:`lasagne_style.pooling`'s 2x2 op;
+the pooling with :mod:`lasagne_style.ops.pooling`'s 2x2 op;
 ``convolution="corrmm"`` builds the recipe's ``Conv2DDNNLayer`` with
 ``flip_filters=False`` and ``Pool2DLayer`` instead, which without cuDNN is
 :mod:`lasagne_style.compat`'s CPU stand-in running CorrMM.
@@ -35,8 +35,8 @@ from lasagne.layers import InputLayer, Layer, Pool2DLayer
 from . import compat
 from .config import CONV_LAYERS, CONVOLUTIONS, LAYERS, choice
 from .config import receptive_stride  # noqa: F401  (part of this API)
-from .pooling import AveragePool2x2Layer
-from .winograd import WinogradConv3x3Layer
+from .ops.pooling import AveragePool2x2Layer
+from .ops.winograd import WinogradConv3x3Layer
 
 __all__ = ["LAYERS", "CONV_LAYERS", "CONVOLUTIONS", "CircularPad", "build",
            "feature_function", "receptive_stride"]

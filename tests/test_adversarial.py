@@ -132,3 +132,39 @@ def test_bad_options():
         AdversarialOptions(kind="svm")
     with pytest.raises(UserError, match="d_lr"):
         AdversarialOptions(d_lr=-1)
+
+
+@pytest.mark.parametrize("real_positions", [30, 500])
+def test_each_d_update_sees_as_many_real_positions_as_fake_ones(
+        rng, real_positions):
+    """A real map larger than the fake one (a style at a larger scale) is
+    sampled afresh for every D update, as many positions as the fake map
+    has; a smaller one is used whole. The D loss of the first update
+    against numpy on the sample the matcher drew."""
+    import lasagne
+    import theano
+    real = gaussian(rng, np.ones(3), np.eye(3), real_positions)
+    fake_values = gaussian(rng, -np.ones(3), np.eye(3), 40)
+    matcher = disc.AdversarialMatcher(
+        [theano.shared(fake_values)], [real],
+        AdversarialOptions(kind="logreg", d_decay=0.0), seed=3)
+    values = lasagne.layers.get_all_param_values(matcher.layers[0])
+    loss, _ = matcher.train(1)
+    flat = real.reshape(3, -1).astype(np.float64)
+    mean, std = flat.mean(axis=1), flat.std(axis=1) + 1e-3
+    if real_positions > 40:  # the matcher's draw, made again here
+        flat = flat[:, np.sort(np.random.RandomState(3).choice(
+            real_positions, 40, replace=False))]
+    softplus = lambda v: np.logaddexp(0, v)  # noqa: E731
+    z_real = numpy_logits("logreg", values, (flat - mean[:, None])
+                          / std[:, None])
+    z_fake = numpy_logits("logreg", values, (fake_values.reshape(3, -1)
+                                             - mean[:, None]) / std[:, None])
+    assert len(z_real) == min(real_positions, 40)
+    assert loss == pytest.approx(softplus(-z_real).mean()
+                                 + softplus(z_fake).mean(), rel=1e-5)
+    if real_positions > 40:  # the next update draws another sample
+        seen = [matcher._real_sample(matcher._real[0], (1, 3, 1, 40))
+                for _ in range(2)]
+        assert seen[0].shape == (1, 3, 1, 40)
+        assert not np.array_equal(seen[0], seen[1])

@@ -1,13 +1,15 @@
-"""Batch manifests checked as a whole before any job runs: duplicate
-outputs refused, output folders created, options that are not runs refused,
-masks and blends in CSV cells, paths that begin with a dash; the example
-manifest in samples/ is valid."""
+"""Batch manifests: read (a byte order mark, JSON lists as the CLI's
+arguments), checked as a whole before any job runs (duplicate outputs
+refused, output folders created, options that are not runs refused, masks
+and blends in CSV cells, paths that begin with a dash; the example manifest
+in samples/ is valid), and planned (done jobs skipped, interrupted ones
+resumed)."""
 import os
 
 import pytest
 
 from conftest import ROOT, SAMPLES, sample, write_csv
-from lasagne_style import cli, options
+from lasagne_style import batch, cli, options
 from lasagne_style.batch import local, manifest
 from lasagne_style.errors import UserError
 
@@ -196,3 +198,77 @@ def test_an_older_versions_checkpoint_is_not_a_finished_job(tmp_path):
     assert manifest.plan(argv, str(tmp_path))[0] == "skip"
     (tmp_path / "o.ckpt.npz").write_bytes(b"")  # written before 2026-12-05
     assert manifest.plan(argv, str(tmp_path))[0] == "run"
+
+
+@pytest.mark.parametrize("name", ["jobs.csv", "jobs.json"])
+def test_manifest_with_a_byte_order_mark(tmp_path, name):
+    path = tmp_path / name
+    text = ('[{"command": "texture", "style": "s.png", "output": "o.png"}]'
+            if name.endswith(".json")
+            else "command,style,output\ntexture,s.png,o.png\n")
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    jobs = batch.read_manifest(str(path))
+    assert [dict(j) for j in jobs] == [dict(command="texture", style="s.png",
+                                            output="o.png")]
+    assert batch.job_argv(jobs[0])[:4] == ["texture", "s.png", "-o", "o.png"]
+
+
+def test_json_lists_become_the_cli_arguments():
+    argv = batch.job_argv({"command": "texture", "style": ["a.png", "b.png"],
+                           "output": "o.png", "iters": [2400, 800],
+                           "style_layers": ["conv1_1", "conv2_1"],
+                           "style_blend": [0.7, 0.3], "multiscale": 2})
+    assert argv == ["texture", "a.png", "b.png", "-o", "o.png", "--quiet",
+                    "--iters", "2400,800", "--style-layers",
+                    "conv1_1,conv2_1", "--style-blend", "0.7", "0.3",
+                    "--multiscale", "2"]
+    # what the CLI makes of them
+    args = cli.build_parser().parse_args(argv)
+    assert args.iters == (2400, 800) and args.style_blend == [0.7, 0.3]
+
+
+def test_plan_resumes_interrupted_jobs_and_skips_done_ones(tmp_path):
+    argv = ["texture", "s.png", "-o", "sub/o.png", "--quiet"]
+    base = str(tmp_path)
+    (tmp_path / "sub").mkdir()
+    assert batch.plan(argv, base) == ("run", argv)
+    (tmp_path / "sub" / "o.png").write_bytes(b"best so far")
+    assert batch.plan(argv, base) == ("skip", argv)
+    (tmp_path / "sub" / "o.png.ckpt.npz").write_bytes(b"checkpoint")
+    assert batch.plan(argv, base) == (
+        "resume", argv + ["--resume", os.path.join("sub", "o.png.ckpt.npz")])
+    (tmp_path / "sub" / "o.png").unlink()  # the checkpoint is enough
+    assert batch.plan(argv, base)[0] == "resume"
+    given = argv + ["--resume", "mine.ckpt.npz"]
+    assert batch.plan(given, base) == ("run", given)
+
+
+def test_batch_run_passes_resume_to_interrupted_jobs(tmp_path, monkeypatch):
+    started = []
+
+    class FakeProcess:
+        returncode = 0
+
+        def __init__(self, command, **kwargs):
+            started.append(command[3:])
+
+        def communicate(self):
+            return "saved\n", ""
+
+    monkeypatch.setattr(local.subprocess, "Popen", FakeProcess)
+    for name in ("done.png", "cut.png", "cut.png.ckpt.npz"):
+        (tmp_path / name).write_bytes(b"x")
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("command,style,output\ntexture,s.png,done.png\n"
+                        "texture,s.png,cut.png\ntexture,s.png,new.png\n")
+    summary = local.run(str(manifest), stream=open(os.devnull, "w"))
+    assert summary["skipped"] == [("done.png", "output exists")]
+    assert summary["done"] == [("cut.png", "saved (resumed)"),
+                               ("new.png", "saved")]
+    # absolute paths, as on Dask (see batch.local)
+    base = str(tmp_path) + os.sep
+    assert started == [[a if a.startswith("-") or a == "texture" else base + a
+                        for a in argv] for argv in (
+        ["texture", "s.png", "-o", "cut.png", "--quiet", "--resume",
+         "cut.png.ckpt.npz"],
+        ["texture", "s.png", "-o", "new.png", "--quiet"])]

@@ -1,4 +1,5 @@
-"""Command line behaviour: outputs, and one-line errors with exit code 2."""
+"""Command line behaviour: outputs, ``info`` (also on a pipe), and one-line
+errors with exit code 2, bad paths and options refused before any work."""
 import json
 import os
 import subprocess
@@ -7,14 +8,8 @@ import sys
 import pytest
 from PIL import Image
 
-from conftest import ROOT, sample
+from conftest import ROOT, TINY_ARGS, run_main, sample
 from lasagne_style import cli, optimize
-
-
-def run_main(argv, capsys):
-    code = cli.main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def png_header_only(width, height):
@@ -266,3 +261,59 @@ def test_batch_manifest_errors(tmp_path, capsys):
     assert code == 2 and "cannot parse manifest" in err
     code, _, err = run_main(["batch", str(tmp_path / "none.csv")], capsys)
     assert code == 2 and "cannot read manifest" in err
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["-o", ""], "output path is empty"),
+    (["-o", "{tmp}"], "is a directory"),
+    (["-o", "{tmp}/x.xbm"], "cannot write .xbm images"),
+    (["-o", "/proc/x.png"], "under /proc"),
+    (["-o", "{tmp}/x"], "no extension"),
+    (["-o", "{tmp}/x.png", "--log", "{tmp}/x.png"], "same file"),
+    (["-o", "{tmp}/x.png", "--plot", "{tmp}/x.png"], "same file"),
+    (["-o", "{tmp}/x.png", "--plot", "{tmp}/p.doc"], "cannot write .doc"),
+    (["-o", "{tmp}/x.png", "--style-layers", ""], "no style layers"),
+    (["-o", "{tmp}/x.png", "--style-blend", "1", "2"], "blend weight"),
+    (["-o", "{tmp}/x.png", "--init", "{tmp}/missing.png"],
+     "image not found"),
+    (["-o", "{tmp}/x.png", "--stat", "disc", "--multiscale", "2"],
+     "--multiscale, --resume and --tol work with"),
+    (["-o", "{tmp}/x.png", "--iters", "5,3"],
+     "iters: 2 numbers for 1 level; give one, or one per --multiscale "
+     "level"),
+    (["-o", "{tmp}/x.png", "--iters", "5,0", "--multiscale", "2"],
+     "argument --iters: expected a positive integer, got '0'"),
+])
+def test_bad_paths_and_options_fail_before_any_work(extra, message, tmp_path,
+                                                    capsys, no_compiling):
+    # the options after TINY_ARGS win
+    argv = ["texture", sample("cork.png")] + TINY_ARGS + [
+        a.format(tmp=tmp_path) for a in extra]
+    code, _, err = run_main(argv, capsys)
+    assert code == 2, err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_elongated_style_is_named_in_the_message(tmp_path, capsys,
+                                                 no_compiling):
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (400, 3)).save(str(thin))
+    code, _, err = run_main(["transfer", sample("cork.png"), str(thin), "-o",
+                             str(tmp_path / "x.png"), "--size", "64",
+                             "--iters", "2", "-q"], capsys)
+    assert code == 2
+    assert "style image (400x3) resized to the output's scale" in err
+    assert "conv5_1" in err
+
+
+def test_info_reads_a_pipe_once(tmp_path):
+    out = tmp_path / "t.png"
+    assert cli.main(["texture", sample("cork.png"), "-o", str(out)]
+                    + TINY_ARGS) == 0
+    proc = subprocess.run(
+        ["bash", "-c", "%s -m lasagne_style.cli info <(cat %s)"
+         % (sys.executable, out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "seed: 0" in proc.stdout

@@ -4,6 +4,7 @@ import tempfile
 import numpy as np
 import pytest
 
+from conftest import wait_until
 from lasagne_style import compat
 
 
@@ -89,12 +90,12 @@ def test_compiled_modules_have_versions_stable_across_processes():
 PARALLEL_SCRIPT = """
 import json, os, sys
 import numpy as np
-import lasagne_style.compat as compat
+import lasagne_style.compat.compiling as compiling
 import theano
 import theano.tensor as T
 jobs = []
-describe = compat._compiler_jobs
-compat._compiler_jobs = lambda linker: jobs.extend(describe(linker)) or jobs
+describe = compiling._compiler_jobs
+compiling._compiler_jobs = lambda linker: jobs.extend(describe(linker)) or jobs
 x, a = T.vector('x'), T.matrix('a')
 f = theano.function([x, a], [T.exp(x).sum() * 3, T.dot(a, a.T), a[::-1] ** 2])
 x0 = np.arange(4, dtype='float32')
@@ -105,7 +106,7 @@ libraries = [name for _, _, names in os.walk(cache) for name in names
 headers = os.path.join(cache, 'lasagne_style_pch')
 print(json.dumps(dict(
     jobs=[job['module_name'] for job in jobs], libraries=libraries,
-    counts=compat.build_counts,
+    counts=compiling.build_counts,
     outputs=[o.tolist() for o in outs],
     headers=[name for _, _, names in os.walk(headers) for name in names],
     left=os.listdir(os.environ['TMPDIR']))))
@@ -142,6 +143,52 @@ def test_modules_compiled_in_parallel_are_the_ones_theano_loads(tmp_path):
     np.testing.assert_allclose(report["outputs"][2], a[::-1] ** 2)
     assert report["left"] == []
     assert any(name.endswith(".gch") for name in report["headers"]), report
+
+
+INTERRUPTED_SCRIPT = """
+import signal
+# Ctrl-C raises KeyboardInterrupt even where SIGINT was ignored on start
+# (a job a shell put in the background)
+signal.signal(signal.SIGINT, signal.default_int_handler)
+import numpy as np
+import lasagne_style.compat
+import theano
+import theano.tensor as T
+x, a = T.vector('x'), T.matrix('a')
+theano.function([x, a], [T.exp(x).sum() * 3, T.dot(a, a.T), a[::-1] ** 2,
+                         T.tanh(a).max(axis=0), T.sqrt(abs(x)).cumsum()])
+"""
+
+
+def test_an_interrupt_during_the_parallel_build_leaves_no_build_folder(
+        tmp_path):
+    """Fix 7 and Ctrl-C: compilers still running when the interrupt comes
+    (a SIGTERM, or Ctrl-C outside the compilers' process group) finish
+    after the batch was given up; what they build is deleted, not left in
+    the temporary directory."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one processor: nothing is built in parallel")
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = dict(os.environ, TMPDIR=str(temporary),
+               THEANO_FLAGS="compiledir=%s" % (tmp_path / "cache"))
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED_SCRIPT],
+                            env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: any(n.startswith("lasagne_style_build_")
+                           for n in os.listdir(temporary)),
+               proc, 300, "no parallel build started", interval=0.01)
+    time.sleep(0.5)  # compilers running (a module takes about 2 s here)
+    os.kill(proc.pid, signal.SIGINT)  # the process only, not its compilers
+    stderr = proc.communicate(timeout=300)[1]
+    assert "KeyboardInterrupt" in stderr, stderr
+    assert [n for n in os.listdir(temporary)
+            if n.startswith("lasagne_style_build_")] == []
 
 
 def test_only_modules_beginning_with_theano_headers_get_the_pch(tmp_path):

@@ -1,6 +1,8 @@
-"""Control (issue 16): tileable textures (circular padding, wrap-around
-variation), style scale, and spatial masks (guided Gram matrices, Gatys et
-al. 2017), each against an independent numpy computation."""
+"""The control options (docs/control.md): tileable textures (circular
+padding, wrap-around variation), style scale, and spatial masks (guided Gram
+matrices, Gatys et al. 2017), each against an independent numpy
+computation; the options recorded in the CLI's output, and their one-line
+errors before anything is compiled."""
 import numpy as np
 import pytest
 from PIL import Image

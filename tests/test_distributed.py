@@ -1,5 +1,6 @@
 """``lasagne-style batch`` on Dask: a local cluster, a scheduler and workers
 started apart (one of them killed mid-job), interrupts, and the options."""
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,8 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import ROOT, alive, sample, write_csv
+from conftest import (ROOT, alive, descendants, sample, wait_until,
+                      write_csv)
 from lasagne_style import batch, cli
 from lasagne_style.batch import dask_client as dist
 from lasagne_style.batch import local
@@ -35,26 +37,6 @@ def headers(log):
     with open(log) as f:
         return [int(m) for m in re.findall(r"^=== .* pid (\d+) ", f.read(),
                                            re.M)]
-
-
-def descendants(pid):
-    """Processes below ``pid`` (from /proc)."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    parents[int(entry)] = int(
-                        f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-    found, todo = [], [pid]
-    while todo:
-        parent = todo.pop()
-        children = [p for p, pp in parents.items() if pp == parent]
-        found += children
-        todo += children
-    return found
 
 
 def free_port():
@@ -127,6 +109,8 @@ def test_option_errors_are_one_line(tmp_path, capsys, monkeypatch):
             (["--local", "--logs", str(tmp_path)], "--logs needs Dask (not "
              "with --local)"),
             (["--logs", str(manifest / "x")], "cannot create the log folder"),
+            (["--jobs", "0"], "argument --jobs: expected a positive integer, "
+             "got '0'"),
     ]:
         assert cli.main(["batch", str(manifest)] + argv) == 2
         err = capsys.readouterr().err
@@ -233,11 +217,8 @@ def test_ctrl_c_stops_the_running_job_which_keeps_its_checkpoint(tmp_path):
                             start_new_session=True)
     below = []
     try:
-        deadline = time.time() + TIMEOUT
-        while not ckpt.exists():  # the job is optimising
-            assert proc.poll() is None, proc.communicate()
-            assert time.time() < deadline, "the job never started"
-            time.sleep(0.2)
+        # the job is optimising
+        wait_until(ckpt.exists, proc, TIMEOUT, "the job never started")
         below = descendants(proc.pid)
         pid = headers(str(tmp_path / "slow.png.log"))[-1]
         assert pid in below
@@ -264,7 +245,11 @@ def test_ctrl_c_stops_the_running_job_which_keeps_its_checkpoint(tmp_path):
 
 # --- a scheduler and workers started apart --------------------------
 
-def test_a_killed_worker_s_job_is_retried_and_the_batch_completes(tmp_path):
+@contextlib.contextmanager
+def cluster_apart(folder, workers):
+    """A scheduler and ``workers`` one-thread workers, each its own process
+    group (killed, with the worker processes their nannies spawn, at the
+    end); yields (address, [scheduler, worker, ...] Popen objects)."""
     from distributed import Client
 
     port = free_port()
@@ -272,54 +257,65 @@ def test_a_killed_worker_s_job_is_retried_and_the_batch_completes(tmp_path):
     started = []
 
     def start(*args):
-        # own session: the finally block kills each one's whole group
-        # (the worker's nanny and the worker process it spawns)
         started.append(subprocess.Popen(
-            [sys.executable, "-m"] + list(args), cwd=str(tmp_path),
+            [sys.executable, "-m"] + list(args), cwd=str(folder),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True))
 
-    long_job = dict(command="texture", style=sample("cork.png"),
-                    output="long.png", seed=7, size=64, iters=1000,
-                    style_layers="conv1_1")
-    short_job = dict(command="texture", style=sample("cork.png"),
-                     output="short.png", seed=8, **TINY)
-    write_csv(tmp_path / "jobs.csv", [long_job, short_job])
-    proc = None
     try:
         start("distributed.cli.dask_scheduler", "--host", "127.0.0.1",
               "--port", str(port), "--no-dashboard")
-        for _ in range(2):
+        for _ in range(workers):
             start("distributed.cli.dask_worker", address, "--nworkers", "1",
                   "--nthreads", "1", "--no-dashboard")
         with Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-        proc = subprocess.Popen(batch_command(str(tmp_path / "jobs.csv"),
-                                              "--scheduler", address),
-                                cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        log = tmp_path / "long.png.log"
-        deadline = time.time() + TIMEOUT
-        # progress lines are padded: "eval  10/1000"
-        while not (log.exists() and re.search(r"eval +10/",
-                                              log.read_text())):
-            assert proc.poll() is None, proc.communicate()
-            assert time.time() < deadline, "the long job never started"
-            time.sleep(0.1)
-        victim = headers(str(log))[-1]
-        assert os.getpgid(victim) in [p.pid for p in started[1:]]
-        os.kill(victim, signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=TIMEOUT)
+            client.wait_for_workers(workers, timeout=120)
+        yield address, started
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.communicate()
         for p in started:
             try:
                 os.killpg(p.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             p.wait()
+
+
+def start_batch(folder, address):
+    return subprocess.Popen(batch_command(str(folder / "jobs.csv"),
+                                          "--scheduler", address),
+                            cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_progress(proc, log):
+    """Until the job writing ``log`` is 10 evaluations in."""
+    # progress lines are padded: "eval  10/1000"
+    wait_until(lambda: log.exists() and re.search(r"eval +10/",
+                                                  log.read_text()),
+               proc, TIMEOUT, "the long job never started", interval=0.1)
+
+
+LONG_JOB = dict(command="texture", style=sample("cork.png"), output="long.png",
+                seed=7, size=64, iters=1000, style_layers="conv1_1")
+
+
+def test_a_killed_worker_s_job_is_retried_and_the_batch_completes(tmp_path):
+    short_job = dict(command="texture", style=sample("cork.png"),
+                     output="short.png", seed=8, **TINY)
+    write_csv(tmp_path / "jobs.csv", [LONG_JOB, short_job])
+    log = tmp_path / "long.png.log"
+    with cluster_apart(tmp_path, 2) as (address, started):
+        proc = start_batch(tmp_path, address)
+        try:
+            wait_for_progress(proc, log)
+            victim = headers(str(log))[-1]
+            assert os.getpgid(victim) in [p.pid for p in started[1:]]
+            os.kill(victim, signal.SIGKILL)
+            stdout, stderr = proc.communicate(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert proc.returncode == 0, stderr[-3000:]
     assert stdout.strip().splitlines()[-1] == "2 done, 0 skipped, 0 failed"
     attempts = headers(str(log))
@@ -329,3 +325,38 @@ def test_a_killed_worker_s_job_is_retried_and_the_batch_completes(tmp_path):
     for name, size in (("long.png", 64), ("short.png", 48)):
         with Image.open(tmp_path / name) as im:
             assert im.size == (size, size)
+
+
+def test_a_lost_scheduler_ends_the_batch_in_one_line_and_stops_its_job(
+        tmp_path):
+    job = dict(LONG_JOB, iters=100000)
+    write_csv(tmp_path / "jobs.csv", [job])
+    log = tmp_path / "long.png.log"
+    with cluster_apart(tmp_path, 1) as (address, started):
+        proc = start_batch(tmp_path, address)
+        try:
+            wait_for_progress(proc, log)
+            worker = headers(str(log))[-1]
+            os.killpg(started[0].pid, signal.SIGKILL)  # the scheduler
+            stdout, stderr = proc.communicate(timeout=60)
+            deadline = time.time() + 60  # the worker stops its job, exits
+            while alive(worker) and time.time() < deadline:
+                time.sleep(0.2)
+            assert not alive(worker), "the job runs on, orphaned"
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 2, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stderr.rstrip().splitlines()[-1] == (
+        "lasagne-style: error: lost the Dask scheduler: 1 job(s) did not "
+        "finish (a running one stops, keeping its checkpoint); run the batch "
+        "again to resume them")
+    assert log.read_text().rstrip().splitlines()[-1].startswith(
+        "=== exit code 130")
+    with Image.open(tmp_path / "long.png") as im:
+        assert im.size == (64, 64)
+    argv = batch.absolute_argv(batch.job_argv(
+        {k: str(v) for k, v in job.items()}), str(tmp_path))
+    assert batch.plan(argv, str(tmp_path))[0] == "resume"

@@ -1,4 +1,5 @@
-"""Image loading, conversion and pre/post-processing."""
+"""Image loading (modes, transparency, orientation, animation, truncated
+files, float TIFFs scaled or refused), conversion and pre/post-processing."""
 import numpy as np
 import pytest
 from PIL import Image
@@ -84,3 +85,30 @@ def test_save_is_atomic_and_keeps_metadata(tmp_path, rng):
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]
     with pytest.raises(UserError, match="does not exist"):
         images.save_image(str(tmp_path / "no" / "o.png"), rgb)
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_float_tiff_is_scaled(tmp_path, rng, scale):
+    a = (rng.rand(6, 7) * scale).astype(np.float32)
+    path = str(tmp_path / "f.tif")
+    Image.fromarray(a, "F").save(path)
+    with Image.open(path) as im:
+        assert im.mode == "F"
+    rgb = images.load_image(path)
+    expected = np.round(a.astype(np.float64) * (255.0 / scale))
+    assert rgb.shape == (6, 7, 3) and rgb.max() > 100
+    for c in range(3):
+        np.testing.assert_array_equal(rgb[:, :, c], expected)
+
+
+@pytest.mark.parametrize("values,message", [
+    ([-1.0, 3.0], "span -1..3; expected 0..1 or 0..255"),
+    ([0.0, 300.0], "span 0..300"),
+    ([0.0, np.nan], "NaN or infinite"),
+    ([0.0, np.inf], "NaN or infinite"),
+])
+def test_float_tiff_out_of_range_is_refused(tmp_path, values, message):
+    path = str(tmp_path / "f.tif")
+    Image.fromarray(np.array([values], np.float32), "F").save(path)
+    with pytest.raises(UserError, match=message):
+        images.load_image(path)

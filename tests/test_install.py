@@ -1,9 +1,11 @@
 """``pip install CHECKOUT`` into a fresh virtualenv gives a working
 environment without ``make``: the start-up file comes with the wheel, so a
 plain ``import lasagne`` script works, the idle-thread settings stay out of
-other programs, and the installed command runs a texture.
+other programs, the installed command runs a texture, and the custom ops'
+C sources are package data.
 
-This installs from PyPI (about a minute with pip's cache warm)."""
+The fresh virtualenv installs from PyPI (about a minute with pip's cache
+warm); the package-data check builds the package only (seconds)."""
 import os
 import subprocess
 import sys
@@ -83,3 +85,31 @@ def test_the_installed_command_runs_a_texture(fresh_venv, tmp_path):
         assert im.size == (32, 32)
         pixels = np.asarray(im)
     assert pixels.std() > 1  # an image, not a blank
+
+
+def test_the_ops_c_sources_are_package_data(tmp_path):
+    # setup.py's build (what pip's wheel holds) carries every .c file the
+    # ops read at import; the loader names a missing one
+    from lasagne_style.ops import c_sources
+    build = tmp_path / "build"
+    proc = subprocess.run([sys.executable, "setup.py", "-q", "build_py",
+                           "--build-lib", str(build)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = sorted(f for f in os.listdir(c_sources.C_DIR) if f.endswith(".c"))
+    assert names
+    built = build / "lasagne_style" / "ops" / "c"
+    for name in names:
+        assert (built / name).read_text() == open(
+            os.path.join(c_sources.C_DIR, name)).read()
+        assert c_sources.sections(name, directory=str(built))
+    with pytest.raises(c_sources.MissingCSource, match="missing.c"):
+        c_sources.sections("missing.c", directory=str(built))
+
+
+def test_the_installed_ops_find_their_c_sources(fresh_venv):
+    proc = subprocess.run(
+        [os.path.join(fresh_venv, "bin", "python"), "-c",
+         "import lasagne_style.ops.winograd, lasagne_style.ops.pooling"],
+        capture_output=True, text=True, env=_env(), cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]

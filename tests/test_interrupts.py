@@ -1,6 +1,7 @@
 """Nothing is lost when a run is stopped, whenever it is stopped: while a
 level starts, while the result is written, and by SIGHUP as by SIGINT and
-SIGTERM."""
+SIGTERM; SIGTERM to a local batch stops its job, which keeps its image and
+checkpoint."""
 import json
 import os
 import re
@@ -10,9 +11,10 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from conftest import ROOT, sample
-from lasagne_style import api, checkpoint, schedule
+from conftest import ROOT, alive, descendants, sample, wait_until
+from lasagne_style import api, batch, checkpoint, schedule
 
 
 def _state(path):
@@ -144,3 +146,45 @@ def test_a_texture_one_pixel_high_has_no_copy_score(tmp_path):
                             style_layers=["conv1_1"], iters=2, seed=0,
                             progress=False)
     assert result.image.shape == (1, 32, 3) and result.copy_score is None
+
+
+def test_sigterm_stops_the_batch_and_its_jobs(tmp_path):
+    manifest = tmp_path / "jobs.json"
+    manifest.write_text(json.dumps([dict(
+        command="texture", style=sample("cork.png"), output="slow.png",
+        size=48, iters=100000, seed=0, style_layers="conv1_1",
+        save_every=1)]))
+    ckpt = tmp_path / "slow.png.ckpt.npz"
+    proc = subprocess.Popen([sys.executable, "-m", "lasagne_style.cli",
+                             "batch", str(manifest), "--local"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    jobs = []
+    try:
+        # the job is optimising (Theano compiles on a loaded machine)
+        wait_until(ckpt.exists, proc, 600, "the job never started")
+        jobs = descendants(proc.pid, depth=1)
+        assert len(jobs) == 1
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        # a failing test must not leave a 100000-evaluation job behind
+        for pid in jobs + (descendants(proc.pid, depth=1)
+                           if proc.poll() is None else []):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    # the job got SIGTERM, kept its image and checkpoint, and was waited for
+    assert "stopped slow.png: interrupted" in stderr, stderr
+    assert "checkpoint for --resume" in stderr
+    assert not alive(jobs[0])
+    with np.load(str(ckpt)) as data:
+        assert json.loads(str(data["state"]))["evaluations"] >= 1
+    with Image.open(tmp_path / "slow.png") as im:
+        assert im.size == (48, 48)
+    # and running the batch again would resume it
+    argv = batch.job_argv(json.loads(manifest.read_text())[0])
+    assert batch.plan(argv, str(tmp_path))[0] == "resume"

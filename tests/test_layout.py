@@ -19,7 +19,7 @@ RANKS = [
     {"version", "errors", "threads", "signals", "compat"},
     {"config", "files", "memory"},
     {"options", "checkpoint", "images", "colors", "plots", "copying"},
-    {"vgg_weights", "winograd", "pooling", "vgg"},
+    {"vgg_weights", "ops", "vgg", "winograd", "pooling"},
     {"statistics", "losses", "objective"},
     {"optimize", "adversarial"},
     {"schedule"},
@@ -125,16 +125,23 @@ def test_the_readme_module_table_names_every_module():
     table = text[text.index("## Modules"):text.index("## Troubleshooting")]
     for module in _MODULES:
         top = _top(module)
-        if top in ("__init__", "version", "distributed"):
-            continue  # the package itself, its version, a deprecated alias
+        if top in ("__init__", "version", "distributed", "winograd",
+                   "pooling"):
+            continue  # the package itself, its version, deprecated aliases
         assert "`%s`" % top in table or "`%s/`" % top in table, top
         if "." in module and not module.endswith("__main__"):
-            assert "`%s`" % module.split(".")[-1] in table, module
+            name = module.split(".")[-1]
+            assert "`%s`" % name in table or "`%s/`" % name in table, module
 
 
 @pytest.mark.parametrize("module", ["options", "signals", "batch.manifest",
                                     "batch.local", "batch.dask_client",
-                                    "batch.dask_worker"])
+                                    "batch.dask_worker", "ops",
+                                    "ops.c_sources", "ops.winograd_reference",
+                                    "ops.winograd", "ops.pooling",
+                                    "compat.lasagne02", "compat.blas",
+                                    "compat.compiledir", "compat.compiling",
+                                    "compat.lasagne01", "compat.startup"])
 def test_new_modules_are_valid_first_imports(module):
     proc = subprocess.run([sys.executable, "-c", "import lasagne_style.%s"
                            % module], capture_output=True, text=True,
@@ -151,4 +158,21 @@ def test_the_deprecated_distributed_module_still_imports():
     proc = subprocess.run([sys.executable, "-c", "from lasagne_style."
                            "distributed import run, log_path"],
                           capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("old,new,name", [
+    ("winograd", "ops.winograd", "WinogradConv3x3Layer"),
+    ("pooling", "ops.pooling", "AveragePool2x2Layer")])
+def test_the_deprecated_op_modules_still_import(old, new, name):
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c",
+         "import lasagne_style.%s" % old], capture_output=True, text=True,
+        cwd=ROOT)
+    assert "moved to lasagne_style.%s" % new in proc.stderr
+    code = ("from lasagne_style.%s import %s as a\n"
+            "from lasagne_style.%s import %s as b\n"
+            "assert a is b" % (old, name, new, name))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

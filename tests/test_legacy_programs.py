@@ -1,7 +1,7 @@
-"""Other people's old Theano/Lasagne code (issue 30): small programs in the
-shape of 2015-2018 code, each run in a fresh ``.venv`` interpreter that
-never imports lasagne_style (the start-up file applies the fixes), each
-checked against numpy computations written here from the definitions."""
+"""Other people's old Theano/Lasagne code: small programs in the shape of
+2015-2018 code, each run in a fresh ``.venv`` interpreter that never imports
+lasagne_style (the start-up file applies the fixes), each checked against
+numpy computations written here from the definitions."""
 import json
 import os
 import subprocess

@@ -67,7 +67,7 @@ def test_filters_are_not_flipped(forward, params):
 def test_winograd_layer_equals_theano_conv2d_with_gradient(rng, shape):
     import theano
     import theano.tensor as T
-    from lasagne_style import winograd
+    from lasagne_style.ops import winograd
     C, n_out, H, W = shape
     filters = rng.randn(n_out, C, 3, 3).astype(np.float32)
     image = rng.randn(1, C, H, W).astype(np.float32)
@@ -89,7 +89,7 @@ def test_winograd_layer_equals_theano_conv2d_with_gradient(rng, shape):
 def test_winograd_transforms_and_their_adjoints(rng, height, width):
     # <T x, y> = <x, T* y> for both transforms, and the input transform of a
     # tile equals B^T d B computed with numpy matrices
-    from lasagne_style import winograd as w
+    from lasagne_style.ops import winograd as w
     x = rng.randn(3, height, width).astype(np.float32)
     V = w.input_transform(x)
     y = rng.randn(*V.shape).astype(np.float32)

@@ -6,7 +6,7 @@ import theano
 import theano.tensor as T
 from theano.tensor.signal.pool import pool_2d
 
-from lasagne_style.pooling import average_pool_2x2
+from lasagne_style.ops.pooling import average_pool_2x2
 
 SHAPES = [(1, 3, 8, 10), (2, 2, 7, 5), (1, 64, 130, 129)]  # last: threads
 
@@ -74,7 +74,7 @@ def test_float64_runs_the_numpy_perform_and_agrees():
 
 
 def test_wrong_gradient_shape_is_refused():
-    from lasagne_style.pooling import AveragePool2x2Grad
+    from lasagne_style.ops.pooling import AveragePool2x2Grad
     x, g = T.tensor4("x", dtype="float32"), T.tensor4("g", dtype="float32")
     f = theano.function([x, g], AveragePool2x2Grad()(x, g))
     with pytest.raises(ValueError, match="gradient of wrong shape"):
@@ -83,7 +83,7 @@ def test_wrong_gradient_shape_is_refused():
 
 
 def test_second_derivative_through_the_gradient_op():
-    from lasagne_style.pooling import AveragePool2x2Grad
+    from lasagne_style.ops.pooling import AveragePool2x2Grad
     rng = np.random.RandomState(3)
     x = theano.shared(rng.randn(1, 2, 5, 6))
     theano.gradient.verify_grad(lambda g: AveragePool2x2Grad()(x, g),

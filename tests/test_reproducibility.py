@@ -1,8 +1,9 @@
 """Same seed, same options: the same bytes on one BLAS/OpenMP thread or two.
 
 Each run is its own process (thread counts are read when the libraries
-load). Before the filter transform left BLAS (winograd.transform_filters_m),
-a 64 px texture's gradient differed from its second evaluation on.
+load). Before the filter transform left BLAS
+(ops.winograd_reference.transform_filters_m), a 64 px texture's gradient
+differed from its second evaluation on.
 """
 import os
 import subprocess

@@ -1,8 +1,7 @@
-"""Untrusted files and odd images (issue 29, items 4, 10, 11, 13, 14 and
-parts of 20): checkpoints that are deflate bombs, PNGs that declare more
-pixels than memory holds, masks read as users mean them, 32-bit images,
-an image's bytes given as its path, names too long for a checkpoint, and
-one checkpoint per output."""
+"""Untrusted files and odd images: checkpoints that are deflate bombs, PNGs
+that declare more pixels than memory holds, masks read as users mean them,
+32-bit images, an image's bytes given as its path, names too long for a
+checkpoint, and one checkpoint per output."""
 import io
 import json
 import os
@@ -29,7 +28,7 @@ def one_line(error):
     return text
 
 
-# --- item 10: deflate-bomb checkpoints -------------------------------------
+# --- deflate-bomb checkpoints ------------------------------------------------
 
 def npy_header(dtype, shape):
     out = io.BytesIO()
@@ -139,7 +138,7 @@ def test_a_zip_entry_that_lies_about_its_size_is_damaged(tmp_path):
     assert state["evaluations"] == 3 and state["history"] == STATE["history"]
 
 
-# --- item 11: PNGs that declare more pixels than memory holds --------------
+# --- PNGs that declare more pixels than memory holds -------------------------
 
 def png_chunk(kind, data):
     return (struct.pack(">I", len(data)) + kind + data
@@ -238,7 +237,7 @@ def test_decoding_stays_within_the_memory_model(tmp_path, kind):
         assert memory.decode_bytes((12000, 12000), kind) < 1.8e9
 
 
-# --- item 13: masks as users mean them --------------------------------------
+# --- masks as users mean them ------------------------------------------------
 
 def region():
     mask = np.zeros((6, 8), np.uint8)
@@ -341,7 +340,7 @@ def test_other_masks_are_refused_in_one_line(array, message):
     one_line(e)
 
 
-# --- item 14: 32-bit integer images -----------------------------------------
+# --- 32-bit integer images ---------------------------------------------------
 
 def test_32_bit_integer_images_do_not_wrap(tmp_path):
     path = str(tmp_path / "i.tif")
@@ -372,7 +371,7 @@ def test_16_bit_images_keep_their_depth(tmp_path):
     assert images.load_image(path)[0, :, 2].tolist() == [0, 0, 1]
 
 
-# --- item 20: an image's bytes as its path, names too long -----------------
+# --- an image's bytes as its path, names too long ----------------------------
 
 def test_an_images_bytes_given_as_its_path(no_compiling):
     with open(sample("cork.png"), "rb") as f:
@@ -419,7 +418,7 @@ def test_an_output_name_too_long_for_its_checkpoint(tmp_path, no_compiling):
     assert files.check_image_output(str(tmp_path / "r.png")) == "PNG"
 
 
-# --- item 4: one checkpoint per output --------------------------------------
+# --- one checkpoint per output -----------------------------------------------
 
 def test_each_output_has_its_own_checkpoint_name():
     assert checkpoint.path_for("out/r.png") == "out/r.png.ckpt.npz"

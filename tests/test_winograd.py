@@ -1,11 +1,12 @@
-"""Every 3x3 convolution path of lasagne_style.winograd against independent
-computations: numpy cross-correlation (tests/reference.py), Theano's own
-conv2d, the adjoint identity and finite differences. No timings."""
+"""Every 3x3 convolution path of lasagne_style.ops.winograd against
+independent computations: numpy cross-correlation (tests/reference.py),
+Theano's own conv2d, the adjoint identity and finite differences. No
+timings."""
 import numpy as np
 import pytest
 
 import reference
-from lasagne_style import winograd as w
+from lasagne_style.ops import winograd as w
 
 
 def correlate(x, W, b=None):

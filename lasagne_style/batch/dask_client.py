@@ -31,7 +31,11 @@ per job.
   others go on. A job whose worker dies is run again once on another
   worker (a local cluster allows one such failure; a remote scheduler
   applies its own ``distributed.scheduler.allowed-failures``); an output is
-  always written atomically, so a killed job leaves none half-written.
+  always written atomically, so a killed job leaves none half-written. A
+  scheduler that goes away ends the batch with one line (exit 2); each
+  worker, which shuts down when it loses its scheduler, first stops its
+  running job as an interrupt would (best image and checkpoint kept), so
+  the next batch resumes it.
 - **Logs.** Everything a job prints goes to ``OUTPUT.log`` beside its
   output (``out/r.png.log``; or into ``--logs DIR``, named after the
   output's whole path), one header per attempt.
@@ -207,6 +211,23 @@ def _check_answers(scheduler):
 
 
 @contextlib.contextmanager
+def _quiet_dask_logs():
+    """Dask's own log messages off in this (the client's) process: when the
+    scheduler goes away they are tracebacks, and the batch says in one line
+    what happened (its jobs' logs keep what the workers print)."""
+    names = ["distributed"] + [n for n in logging.root.manager.loggerDict
+                               if n.startswith("distributed.")]
+    levels = {n: logging.getLogger(n).level for n in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
 def _client(jobs, scheduler):
     """A Dask client: of ``scheduler``, or of a local cluster of ``jobs``
     worker processes (default :func:`default_workers`)."""
@@ -221,7 +242,7 @@ def _client(jobs, scheduler):
             raise UserError("cannot reach the Dask scheduler at %s (%s)"
                             % (scheduler, str(e).splitlines()[0] if str(e)
                                else type(e).__name__))
-        with client:
+        with _quiet_dask_logs(), client:
             try:
                 client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
             except (asyncio.TimeoutError, OSError):
@@ -373,6 +394,11 @@ def _submit_and_wait(client, entry, todo, progress, report, stream):
 
     def wait_for_all():
         while left:
+            if client.status != "running":  # its futures are cancelled
+                raise UserError(
+                    "lost the Dask scheduler: %d job(s) did not finish (a "
+                    "running one stops, keeping its checkpoint); run the "
+                    "batch again to resume them" % len(left))
             done = finished.next_batch(block=False)
             if not done:
                 time.sleep(0.25)  # interruptible, unlike a blocking wait

@@ -36,6 +36,8 @@ _state_lock = threading.Lock()   # guards _running and _stopped
 _running = {}                    # thread ident -> batch id, inside cli.main
 _stopped = set()                 # batch ids whose client asked to stop
 _process = {}                    # what _prepare_process set up, once
+#: How often a running job checks that its worker is not shutting down.
+WATCH_SECONDS = 0.5
 
 
 class _ThreadStreams:
@@ -151,15 +153,16 @@ def _raise_in(ident, exception):
         ctypes.py_object(exception) if exception is not None else None)
 
 
-def stop_batch(batch_id):
+def stop_batch(batch_id, only=None):
     """Run on every worker (``Client.run``) when the batch is interrupted:
-    its jobs not started yet will not start, and the running ones get a
-    KeyboardInterrupt, which makes a run save its best image and checkpoint
-    and return, as SIGTERM does to a single ``lasagne-style`` process."""
+    its jobs not started yet will not start, and the running ones (or only
+    the one in thread ``only``) get a KeyboardInterrupt, which makes a run
+    save its best image and checkpoint and return, as SIGTERM does to a
+    single ``lasagne-style`` process."""
     with _state_lock:
         _stopped.add(batch_id)
         for ident, owner in _running.items():
-            if owner == batch_id:
+            if owner == batch_id and only in (None, ident):
                 _raise_in(ident, KeyboardInterrupt)
 
 
@@ -194,6 +197,42 @@ def _call_main(entry, argv, batch_id):
             _leave(ident)
     except KeyboardInterrupt:  # arrived just outside cli.main's handler
         return EXIT_INTERRUPTED
+
+
+def _closing(worker):
+    """Whether ``worker`` (a Dask worker) is shutting down: it does when it
+    loses its scheduler, and would then wait for the running job."""
+    status = getattr(getattr(worker, "status", None), "name", "running")
+    return status in ("closing", "closed", "failed")
+
+
+@contextlib.contextmanager
+def _stopped_if_orphaned(batch_id):
+    """Within the block, if this thread's worker starts to shut down (its
+    scheduler died or it is being closed), the job running in this thread
+    is stopped as :func:`stop_batch` would: best image and checkpoint
+    kept, instead of running on in a worker nobody listens to."""
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+    except (ImportError, ValueError):  # not in a Dask worker
+        yield
+        return
+    ident, finished = threading.get_ident(), threading.Event()
+
+    def watch():
+        while not finished.wait(WATCH_SECONDS):
+            if _closing(worker):
+                stop_batch(batch_id, only=ident)
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True,
+                               name="lasagne-style-orphan-watch")
+    watcher.start()
+    try:
+        yield
+    finally:
+        finished.set()
 
 
 def _worker_host():
@@ -271,7 +310,8 @@ def run_job(entry, argv, log, workers_per_host, batch_id):
             bug = None
             try:
                 with _process["stdout"].to(out), \
-                        _process["stderr"].to(err):
+                        _process["stderr"].to(err), \
+                        _stopped_if_orphaned(batch_id):
                     code = _call_main(entry, argv, batch_id)
             except Exception as e:
                 # a bug, not a lost worker: reported, not retried

@@ -440,7 +440,7 @@ def fill_lasagne_module(module, name):
     from lasagne.layers.pool import pool_output_length
     from lasagne.utils import as_tuple
 
-    from . import _stand_in_layers
+    from .lasagne01 import _stand_in_layers
     conv, pool_layer, max_pool = _stand_in_layers()
     common = dict(conv_output_length=conv_output_length,
                   pool_output_length=pool_output_length, as_tuple=as_tuple,

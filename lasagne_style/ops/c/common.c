@@ -1,0 +1,27 @@
+/* C shared by the ops of lasagne_style.ops (sections: see c_sources.py).
+
+   reuse_output (template, filled by c_sources.reuse_output): makes the
+   op's output %(z)s a C-contiguous float32 array of shape %(dims)s, a C
+   array of %(nd)d npy_intp. The previous call's array is reused when it
+   has that shape: a fresh one would be fresh pages for the kernel to fault
+   in at every call. %(zero_reused)d (0 or 1) says whether a reused array
+   is cleared, %(new)s whether a new one is ZEROS or EMPTY (uninitialised);
+   ops that accumulate into their output want both zeroed. %(fail)s
+   releases what the op holds and jumps to Theano's failure label. */
+
+/* @section reuse_output */
+{
+  int fits = %(z)s && PyArray_IS_C_CONTIGUOUS(%(z)s)
+             && PyArray_TYPE(%(z)s) == NPY_FLOAT32;
+  for (int d = 0; fits && d < %(nd)d; d++)
+    fits = PyArray_DIMS(%(z)s)[d] == %(dims)s[d];
+  if (fits) {
+    /* reuse the previous call's output: no fresh pages to fault in */
+    if (%(zero_reused)d)
+      memset(PyArray_DATA(%(z)s), 0, PyArray_NBYTES(%(z)s));
+  } else {
+    Py_XDECREF(%(z)s);
+    %(z)s = (PyArrayObject*)PyArray_%(new)s(%(nd)d, %(dims)s, NPY_FLOAT32, 0);
+    if (!%(z)s) { %(fail)s; }
+  }
+}
