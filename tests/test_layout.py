@@ -134,6 +134,12 @@ def test_the_readme_module_table_names_every_module():
             assert "`%s`" % name in table or "`%s/`" % name in table, module
 
 
+def test_the_readme_is_a_manual_of_at_most_300_lines():
+    # reference material and dated measurements belong in docs/
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert len(f.read().splitlines()) <= 300
+
+
 @pytest.mark.parametrize("module", ["options", "signals", "batch.manifest",
                                     "batch.local", "batch.dask_client",
                                     "batch.dask_worker", "ops",
