@@ -280,11 +280,20 @@ def cluster_apart(folder, workers):
             p.wait()
 
 
-def start_batch(folder, address):
-    return subprocess.Popen(batch_command(str(folder / "jobs.csv"),
+@contextlib.contextmanager
+def batch_on(folder, address):
+    """``batch folder/jobs.csv --scheduler address`` running; killed at the
+    end if it is still running."""
+    proc = subprocess.Popen(batch_command(str(folder / "jobs.csv"),
                                           "--scheduler", address),
                             cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def wait_for_progress(proc, log):
@@ -304,18 +313,13 @@ def test_a_killed_worker_s_job_is_retried_and_the_batch_completes(tmp_path):
                      output="short.png", seed=8, **TINY)
     write_csv(tmp_path / "jobs.csv", [LONG_JOB, short_job])
     log = tmp_path / "long.png.log"
-    with cluster_apart(tmp_path, 2) as (address, started):
-        proc = start_batch(tmp_path, address)
-        try:
-            wait_for_progress(proc, log)
-            victim = headers(str(log))[-1]
-            assert os.getpgid(victim) in [p.pid for p in started[1:]]
-            os.kill(victim, signal.SIGKILL)
-            stdout, stderr = proc.communicate(timeout=TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    with cluster_apart(tmp_path, 2) as (address, started), \
+            batch_on(tmp_path, address) as proc:
+        wait_for_progress(proc, log)
+        victim = headers(str(log))[-1]
+        assert os.getpgid(victim) in [p.pid for p in started[1:]]
+        os.kill(victim, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 0, stderr[-3000:]
     assert stdout.strip().splitlines()[-1] == "2 done, 0 skipped, 0 failed"
     attempts = headers(str(log))
@@ -332,21 +336,16 @@ def test_a_lost_scheduler_ends_the_batch_in_one_line_and_stops_its_job(
     job = dict(LONG_JOB, iters=100000)
     write_csv(tmp_path / "jobs.csv", [job])
     log = tmp_path / "long.png.log"
-    with cluster_apart(tmp_path, 1) as (address, started):
-        proc = start_batch(tmp_path, address)
-        try:
-            wait_for_progress(proc, log)
-            worker = headers(str(log))[-1]
-            os.killpg(started[0].pid, signal.SIGKILL)  # the scheduler
-            stdout, stderr = proc.communicate(timeout=60)
-            deadline = time.time() + 60  # the worker stops its job, exits
-            while alive(worker) and time.time() < deadline:
-                time.sleep(0.2)
-            assert not alive(worker), "the job runs on, orphaned"
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    with cluster_apart(tmp_path, 1) as (address, started), \
+            batch_on(tmp_path, address) as proc:
+        wait_for_progress(proc, log)
+        worker = headers(str(log))[-1]
+        os.killpg(started[0].pid, signal.SIGKILL)  # the scheduler
+        stdout, stderr = proc.communicate(timeout=60)
+        deadline = time.time() + 60  # the worker stops its job, exits
+        while alive(worker) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not alive(worker), "the job runs on, orphaned"
     assert proc.returncode == 2, stderr
     assert "Traceback" not in stderr, stderr
     assert stderr.rstrip().splitlines()[-1] == (
