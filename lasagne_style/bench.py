@@ -48,6 +48,13 @@ import time
 from . import threads
 
 TOOLS = ("ours", "corrmm", "torch")
+#: How many L-BFGS-B pairs each tool keeps (:func:`_pairs`).
+PROTOCOL_TEXT = {
+    "objective": "every tool keeps scipy's default 10 L-BFGS-B pairs (the "
+                 "objective alone)",
+    "cli": "each tool keeps the pairs its users get (ours: up to 30, "
+           "memory.history_pairs; PyTorch's reference: scipy's default 10)"}
+PROTOCOLS = tuple(PROTOCOL_TEXT)
 #: Tools that ``--tools`` accepts besides: ``unfused`` is ours with the
 #: unfused F(2x2, 3x3) ops (``winograd.FUSED = 0``), the default before
 #: 2026-11-27.
@@ -79,25 +86,30 @@ def _inputs(size):
     return content, style, x0, images.pixel_bounds(content.shape)
 
 
-def _lbfgs(loss_and_grad, x0, bounds, evals):
-    """scipy's L-BFGS-B with ``bounds`` from ``x0`` for ``evals``
-    evaluations of ``loss_and_grad`` (float32 array -> loss, float32
-    gradient): a list of the losses."""
+def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10):
+    """scipy's L-BFGS-B keeping ``pairs`` (step, gradient change) pairs,
+    with ``bounds`` from ``x0`` for ``evals`` evaluations of
+    ``loss_and_grad`` (float32 array -> loss, float32 gradient): the losses,
+    and the seconds spent in ``loss_and_grad`` and in the whole call (their
+    difference is scipy's own work and the float64 conversions)."""
     import numpy as np
     import scipy.optimize
-    losses = []
+    losses, inside = [], [0.0]
 
     def f(flat):
+        t0 = time.perf_counter()
         loss, grad = loss_and_grad(flat.reshape(x0.shape).astype(np.float32))
+        inside[0] += time.perf_counter() - t0
         losses.append(float(loss))
         return float(loss), np.asarray(grad, np.float64).ravel()
 
     low, high = bounds
     box = np.stack([np.ravel(low), np.ravel(high)], axis=1).astype(np.float64)
+    t0 = time.perf_counter()
     scipy.optimize.fmin_l_bfgs_b(
         f, np.clip(x0, low, high).ravel().astype(np.float64), bounds=box,
-        maxfun=evals, maxiter=10 * evals, factr=0.0, pgtol=0.0)
-    return losses
+        maxfun=evals, maxiter=10 * evals, factr=0.0, pgtol=0.0, m=pairs)
+    return losses, inside[0], time.perf_counter() - t0
 
 
 def _preset():
@@ -116,9 +128,9 @@ def _weights():
     return weights.load()
 
 
-def _ours(size, evals, convolution):
+def _ours(size, convolution):
     """Our objective (Theano), buffers kept between evaluations where
-    memory allows, as a run would."""
+    memory allows, as a run would: (loss_and_grad, x0, bounds)."""
     from .objective import Objective
     try:
         from .memory import keep_buffers_for
@@ -134,11 +146,12 @@ def _ours(size, evals, convolution):
     def loss_and_grad(x):
         out = objective(x)
         return out[0], out[-1]
-    return _lbfgs(loss_and_grad, x0, bounds, evals)
+    return loss_and_grad, x0, bounds
 
 
-def _torch(size, evals):
-    """The same objective in PyTorch (CPU, all cores)."""
+def _torch(size):
+    """The same objective in PyTorch (CPU, all cores): (loss_and_grad, x0,
+    bounds)."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -192,22 +205,25 @@ def _torch(size, evals):
                  + config.tv_weight * tv)
         total.backward()
         return float(total.detach()), xt.grad.numpy()
-    return _lbfgs(loss_and_grad, x0, bounds, evals)
+    return loss_and_grad, x0, bounds
 
 
-def _child(tool, size, evals):
+def _objective(tool, size):
+    """``tool``'s objective at ``size``: (loss_and_grad, x0, bounds)."""
     if tool == "torch":
         # the reference runs with PyTorch's own thread defaults, not ours
         threads.unset_idle_defaults()
-        losses = _torch(size, evals)
-    else:
-        from . import compat
-        compat.apply()
-        if tool == "unfused":
-            from .ops import winograd
-            winograd.FUSED = 0
-        losses = _ours(size, evals, "corrmm" if tool == "corrmm"
-                       else "winograd")
+        return _torch(size)
+    from . import compat
+    compat.apply()
+    if tool == "unfused":
+        from .ops import winograd
+        winograd.FUSED = 0
+    return _ours(size, "corrmm" if tool == "corrmm" else "winograd")
+
+
+def _child(tool, size, evals, pairs):
+    losses = _lbfgs(*_objective(tool, size), evals, pairs)[0]
     print(json.dumps(dict(
         tool=tool, size=size, evals=len(losses), first_loss=losses[0],
         last_loss=losses[-1],
@@ -240,9 +256,21 @@ def _timed(args, env):
         return wall, None
 
 
-def _child_args(tool, size, evals):
+def _pairs(tool, size, protocol):
+    """L-BFGS-B pairs ``tool`` keeps at ``size`` under ``protocol``: scipy's
+    default 10 for every tool (``objective``: the objective alone), or as
+    users run each tool (``cli``: ours keeps
+    :func:`lasagne_style.memory.history_pairs`, PyTorch's reference scipy's
+    default)."""
+    if protocol == "cli" and tool != "torch":
+        from .memory import history_pairs
+        return history_pairs(3 * size * size)
+    return 10
+
+
+def _child_args(tool, size, evals, pairs=10):
     return [sys.executable, "-m", "lasagne_style.bench", "--child", tool,
-            str(size), str(evals)]
+            str(size), str(evals), "--pairs", str(pairs)]
 
 
 def _have_torch():
@@ -258,15 +286,16 @@ def _spread(values, fmt="%.3g"):
                            fmt % max(values))
 
 
-def _per_size(size, tools, n1, n2, repeats):
+def _per_size(size, tools, n1, n2, repeats, protocol):
     """Per tool: seconds per evaluation of each repeat, peak MB, the first
     loss; run in turn A B C A B C ..."""
     per_eval = {t: [] for t in tools}
     peak, loss = {}, {}
     for _ in range(repeats):
         for tool in tools:
-            w1, r1 = _timed(_child_args(tool, size, n1), _env())
-            w2, r2 = _timed(_child_args(tool, size, n2), _env())
+            pairs = _pairs(tool, size, protocol)
+            w1, r1 = _timed(_child_args(tool, size, n1, pairs), _env())
+            w2, r2 = _timed(_child_args(tool, size, n2, pairs), _env())
             per_eval[tool].append((w2 - w1) / (r2["evals"] - r1["evals"]))
             peak[tool] = max(peak.get(tool, 0), r2["peak_mb"])
             loss[tool] = r2["first_loss"]
@@ -325,6 +354,53 @@ def _start_up(repeats, torch_reference):
     return times, entries
 
 
+def _report_size(size, tools, args, protocol):
+    """Run and print one size's seconds per evaluation, ratios and first
+    losses under ``protocol``."""
+    n1, n2 = args.evals or next(
+        evals for largest, evals in DEFAULT_EVALS if size <= largest)
+    per_eval, peak, loss = _per_size(size, tools, n1, n2, args.repeats,
+                                     protocol)
+    for tool in tools:
+        print("%4d px  %-6s  %2d pairs  %s s/eval  peak RSS %.0f MB" % (
+            size, tool, _pairs(tool, size, protocol), _spread(per_eval[tool]),
+            peak[tool]), flush=True)
+    if "torch" in tools:
+        for tool in tools:
+            if tool != "torch":
+                ratios = [a / b for a, b in zip(per_eval[tool],
+                                                per_eval["torch"])]
+                print("%4d px  ratio %s / torch  %s" % (
+                    size, tool, _spread(ratios, "%.2f")))
+    reference = loss.get("corrmm", loss.get("torch"))
+    print("%4d px  first loss %s" % (size, ", ".join(
+        "%s %.7g" % (t, v) + ("" if reference is None else
+                              " (rel. diff %.1e)" % (
+                                  abs(v - reference) / abs(reference)))
+        for t, v in loss.items())), flush=True)
+
+
+def _optimiser_share(sizes, evals=None):
+    """Print, per size, the seconds per evaluation spent in our objective
+    and in scipy's L-BFGS-B itself (with the float64 conversions), keeping
+    10 pairs and the pairs a run keeps; one process, after a first short
+    run that compiles."""
+    print("seconds per evaluation: objective / scipy's L-BFGS-B and "
+          "conversions (its share of the whole)")
+    for size in sizes:
+        n = (evals or (0, 30))[1]
+        run = _objective("ours", size)
+        _lbfgs(*run, 2)  # compiles, allocates
+        for pairs in sorted({10, _pairs("ours", size, "cli")}):
+            losses, inside, whole = _lbfgs(*run, n, pairs)
+            count = len(losses)
+            print("%4d px  %2d pairs  %d evaluations  objective %.3f  "
+                  "optimiser %.3f (%.0f %%)" % (
+                      size, pairs, count, inside / count,
+                      (whole - inside) / count,
+                      100 * (whole - inside) / whole), flush=True)
+
+
 def _multiscale(size, levels, iters):
     """Coarse-to-fine (``levels`` levels, ``iters`` evaluations each) against
     a single-scale run stopped after the same time; both from the same noise
@@ -371,14 +447,26 @@ def main(argv=None):
                         help="runs of each tool per size, in turn")
     parser.add_argument("--no-start", action="store_true",
                         help="skip the start-up measurement")
+    parser.add_argument("--protocols", nargs="+", choices=PROTOCOLS,
+                        default=list(PROTOCOLS),
+                        help="L-BFGS-B pairs: 10 for every tool (objective), "
+                        "or each tool's own (cli; see _pairs)")
+    parser.add_argument("--optimiser", action="store_true",
+                        help="only scipy's own time per evaluation against "
+                        "the objective's, at --sizes, in this process")
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "SIZE", "N"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--pairs", type=int, default=10,
                         help=argparse.SUPPRESS)
     parser.add_argument("--multiscale", nargs=3, type=int,
                         metavar=("SIZE", "LEVELS", "ITERS"),
                         help="only the coarse-to-fine comparison")
     args = parser.parse_args(argv)
     if args.child:
-        return _child(args.child[0], int(args.child[1]), int(args.child[2]))
+        return _child(args.child[0], int(args.child[1]), int(args.child[2]),
+                      args.pairs)
+    if args.optimiser:
+        return _optimiser_share(args.sizes, args.evals)
     if args.multiscale:
         return _multiscale(*args.multiscale)
 
@@ -392,26 +480,10 @@ def main(argv=None):
               platform.python_version(), ", ".join(UNSET)))
     print("seconds per evaluation = (time of N2 evaluations - time of N1) / "
           "(N2 - N1); median (min-max) of %d runs" % args.repeats)
-    for size in args.sizes:
-        n1, n2 = args.evals or next(
-            evals for largest, evals in DEFAULT_EVALS if size <= largest)
-        per_eval, peak, loss = _per_size(size, tools, n1, n2, args.repeats)
-        for tool in tools:
-            print("%4d px  %-6s  %s s/eval  peak RSS %.0f MB" % (
-                size, tool, _spread(per_eval[tool]), peak[tool]), flush=True)
-        if "torch" in tools:
-            for tool in tools[:-1] if tools[-1] == "torch" else tools:
-                if tool != "torch":
-                    ratios = [a / b for a, b in zip(per_eval[tool],
-                                                    per_eval["torch"])]
-                    print("%4d px  ratio %s / torch  %s" % (
-                        size, tool, _spread(ratios, "%.2f")))
-        reference = loss.get("corrmm", loss.get("torch"))
-        print("%4d px  first loss %s" % (size, ", ".join(
-            "%s %.7g" % (t, v) + ("" if reference is None else
-                                  " (rel. diff %.1e)" % (
-                                      abs(v - reference) / abs(reference)))
-            for t, v in loss.items())), flush=True)
+    for protocol in args.protocols:
+        print("protocol %s: %s" % (protocol, PROTOCOL_TEXT[protocol]))
+        for size in args.sizes:
+            _report_size(size, tools, args, protocol)
     if not args.no_start:
         times, entries = _start_up(args.repeats, "torch" in tools)
         print("start-up, `lasagne-style transfer --size 64 --iters 1`: cold "

@@ -64,6 +64,26 @@ def test_numpy_winograd_equals_direct_correlation(m, shape, rng):
 
 
 @pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_filter_transform_in_blocks_has_the_bits_of_one_product(
+        m, dtype, rng, monkeypatch):
+    # U = G g G^T per channel pair, in float64, rounded once to float32: the
+    # blocks (here 7 pairs each, the last one partial) change nothing
+    from lasagne_style.ops import winograd_reference
+    monkeypatch.setattr(winograd_reference, "FILTER_BLOCK", 7)
+    W = rng.randn(5, 6, 3, 3).astype(dtype)
+    G = w.TRANSFORMS[m][1].astype(np.float64)
+    expected = np.einsum("ak,oikl,bl->aboi", G, W.astype(np.float64), G)
+    got = w.transform_filters_m(W, m)
+    assert got.dtype == np.float32 and got.shape == ((m + 2) ** 2, 5, 6)
+    np.testing.assert_allclose(got, expected.reshape(got.shape), rtol=1e-6,
+                               atol=1e-7)
+    whole = np.einsum("ak,kn->an", np.kron(G, G), W.astype(np.float64)
+                      .transpose(2, 3, 0, 1).reshape(9, -1), optimize=False)
+    assert np.array_equal(got, whole.astype(np.float32).reshape(got.shape))
+
+
+@pytest.mark.parametrize("m", [2, 4])
 @pytest.mark.parametrize("shape", [(3, 5, 7, 9), (4, 6, 1, 2),
                                    (16, 24, 37, 50)])
 def test_fused_layer_forward_and_gradients(m, shape, rng):

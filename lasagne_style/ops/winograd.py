@@ -219,13 +219,21 @@ def correlate3x3_same(x, U):
         "x", 0, 1, 2)
 
 
+def _fixed(array):
+    """Transformed filters in a graph: a shared variable, never updated,
+    rather than a constant, whose data Theano hashes (sha256) when it merges
+    the graph and keys its C modules: 0.6 s of a warm start for the five
+    style layers' filters (docs/performance.md)."""
+    return theano.shared(array, borrow=True)
+
+
 class WinogradConv3x3Layer(Conv2DLayer):
     """Lasagne's Conv2DLayer (3x3, pad 1, stride 1) with fixed numpy weights
     ``W``, computed by Winograd's algorithm instead of Theano's CorrMM: by
     :class:`FusedCorrelation` with F(m x m, 3x3), bias and ReLU folded in,
     if ``fused`` (default :data:`FUSED`) is a tile size m, else by
     :func:`correlate3x3_same` (F(2x2, 3x3), unfused). ``W`` stays the
-    layer's parameter; its transforms are constants."""
+    layer's parameter; its transforms are fixed (:func:`_fixed`)."""
 
     def __init__(self, incoming, num_filters, W, b, fused=None, **kwargs):
         super(WinogradConv3x3Layer, self).__init__(
@@ -233,11 +241,11 @@ class WinogradConv3x3Layer(Conv2DLayer):
             **kwargs)
         self.fused = FUSED if fused is None else fused
         if self.fused:
-            self.U = T.constant(transform_filters_m(W, self.fused))
-            self.U_adjoint = T.constant(transform_filters_m(
-                adjoint_filters(W), self.fused))
+            self.U = _fixed(transform_filters_m(W, self.fused))
+            self.U_adjoint = _fixed(transform_filters_m(adjoint_filters(W),
+                                                        self.fused))
         else:
-            self.U = T.constant(transform_filters(W))
+            self.U = _fixed(transform_filters(W))
 
     def get_output_for(self, input, **kwargs):
         if self.fused:
@@ -255,8 +263,8 @@ def correlate3x3(x, W, m=4):
     ``W`` (C_out, C_in, 3, 3), zero padding 1, by :class:`FusedCorrelation`
     with F(m x m, 3x3): ``conv2d(x, W, border_mode=1, filter_flip=False)``,
     differentiable w.r.t. ``x``."""
-    U = T.constant(transform_filters_m(W, m))
-    U_adjoint = T.constant(transform_filters_m(adjoint_filters(W), m))
+    U = _fixed(transform_filters_m(W, m))
+    U_adjoint = _fixed(transform_filters_m(adjoint_filters(W), m))
     return FusedCorrelation(m, False)(x, U, np.zeros(W.shape[0], "float32"),
                                       U_adjoint)
 
