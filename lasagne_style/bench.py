@@ -31,8 +31,14 @@ filled, and in the user's own, whose size the warm start depends on), against
 the PyTorch child doing one 64 px evaluation. Timings are printed, never
 asserted.
 
-``--multiscale SIZE LEVELS ITERS`` instead compares a coarse-to-fine run with
-a single-scale run given the same time.
+``--protocols``: ``objective`` runs every tool with scipy's default 10
+L-BFGS-B pairs (the objective alone); ``cli`` runs each with the pairs its
+users get (ours up to 30, the PyTorch reference 10), as whole commands
+compare. Instead of all that, ``--optimiser`` prints, in this process, the
+seconds per evaluation spent in our objective and in scipy's L-BFGS-B;
+``--pairs-time SIZE SECONDS PAIRS...`` the loss that runs keeping each
+number of pairs reach in the same wall time; ``--multiscale SIZE LEVELS
+ITERS`` a coarse-to-fine run against a single-scale run given the same time.
 """
 import argparse
 import json
@@ -401,6 +407,50 @@ def _optimiser_share(sizes, evals=None):
                       100 * (whole - inside) / whole), flush=True)
 
 
+#: (content, style) pairs of ``--pairs-time``: a portrait with a painting,
+#: a still life with a painting, a bridge with a photographed texture.
+PAIRS_TIME_IMAGES = (("grace_hopper.jpg", "night_cafe.jpg"),
+                     ("coffee_cup.jpg", "pere_tanguy.jpg"),
+                     ("roebling_bridge.jpg", "brick_wall.png"))
+
+
+def _stop_after(seconds):
+    """A progress callback that ends a run (keeping its best image) once
+    its evaluations took ``seconds``."""
+    def progress(n, total, loss, terms, seconds_per_eval):
+        if n * seconds_per_eval >= seconds:
+            raise KeyboardInterrupt  # minimize keeps the best image
+    return progress
+
+
+def _pairs_time(size, seconds, pairs):
+    """Loss at equal wall time: the default transfer from noise at ``size``
+    for ``seconds`` of evaluations, keeping each number of L-BFGS-B
+    ``pairs`` in turn, on :data:`PAIRS_TIME_IMAGES`."""
+    from . import api, optimize
+    keep = optimize.history_pairs
+    samples = os.path.join(ROOT, "samples")
+    print("%d px transfer from noise, default preset, %.0f s of evaluations "
+          "per run: loss of the saved image (evaluations)" % (size, seconds))
+    for content, style in PAIRS_TIME_IMAGES:
+        paths = [os.path.join(samples, name) for name in (content, style)]
+        row = []
+        for n in pairs:
+            optimize.history_pairs = lambda values, n=n: n
+            try:
+                api.stylize(*paths, size=size, iters=1, seed=0, init="noise",
+                            progress=False)  # compiles outside the time
+                result = api.stylize(*paths, size=size, iters=100000, seed=0,
+                                     init="noise",
+                                     progress=_stop_after(seconds))
+            finally:
+                optimize.history_pairs = keep
+            row.append("%d pairs %.5g (%d)" % (n, result.saved_loss,
+                                                result.evaluations))
+        print("  %-20s %-18s %s" % (content, style, "  ".join(row)),
+              flush=True)
+
+
 def _multiscale(size, levels, iters):
     """Coarse-to-fine (``levels`` levels, ``iters`` evaluations each) against
     a single-scale run stopped after the same time; both from the same noise
@@ -413,12 +463,7 @@ def _multiscale(size, levels, iters):
     coarse = api.stylize(content, style, iters=iters, multiscale=levels,
                          progress=False, **common)
 
-    def stop_at(seconds):
-        def progress(n, total, loss, terms, seconds_per_eval):
-            if n * seconds_per_eval >= seconds:
-                raise KeyboardInterrupt  # minimize keeps the best image
-        return progress
-    single = api.stylize(content, style, iters=100000, progress=stop_at(
+    single = api.stylize(content, style, iters=100000, progress=_stop_after(
         coarse.seconds), **common)
     sizes = sorted({h["size"] for h in coarse.history})
     print("%d px transfer from noise, default preset:" % size)
@@ -454,6 +499,10 @@ def main(argv=None):
     parser.add_argument("--optimiser", action="store_true",
                         help="only scipy's own time per evaluation against "
                         "the objective's, at --sizes, in this process")
+    parser.add_argument("--pairs-time", nargs="+", type=int,
+                        metavar=("SIZE SECONDS", "PAIRS"),
+                        help="only the loss at equal wall time of runs "
+                        "keeping each number of L-BFGS-B PAIRS")
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "SIZE", "N"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--pairs", type=int, default=10,
@@ -469,6 +518,11 @@ def main(argv=None):
         return _optimiser_share(args.sizes, args.evals)
     if args.multiscale:
         return _multiscale(*args.multiscale)
+    if args.pairs_time:
+        if len(args.pairs_time) < 3:
+            parser.error("--pairs-time needs SIZE SECONDS and pairs")
+        return _pairs_time(args.pairs_time[0], args.pairs_time[1],
+                           args.pairs_time[2:])
 
     tools = [t for t in args.tools if t != "torch" or _have_torch()]
     if "torch" in args.tools and "torch" not in tools:

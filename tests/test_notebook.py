@@ -1,5 +1,6 @@
-"""The notebook runs end to end in fast mode (LASAGNE_STYLE_FAST=1), and its
-committed .ipynb holds exactly the cells of its jupytext source.
+"""The notebook runs end to end in fast mode (LASAGNE_STYLE_FAST=1), its
+algorithm in cells gives the package's loss, and its committed .ipynb holds
+exactly the cells of its jupytext source.
 
 It is executed in memory by nbclient in a python3 kernel of this test's own
 interpreter (the virtualenv's); the committed file is never written.
@@ -81,5 +82,19 @@ def test_notebook_runs_in_fast_mode(monkeypatch):
     errors = [o for cell in nb.cells if cell.cell_type == "code"
               for o in cell.outputs if o.get("output_type") == "error"]
     assert not errors
+    # section 2's algorithm in cells gives the package's loss (1e-5
+    # relative) on its texture and its stylization, for both convolutions
+    lines = "".join(o.get("text", "") for cell in nb.cells
+                    if cell.cell_type == "code" for o in cell.outputs
+                    if o.get("name") == "stdout").split("\n")
+    header = next(i for i, line in enumerate(lines)
+                  if line.split()[-2:] == ["rel.", "diff"])
+    table = [line.split() for line in lines[header + 1:header + 5]]
+    assert [row[:2] for row in table] == [
+        [what, convolution] for what in ("texture", "transfer")
+        for convolution in ("corrmm", "winograd")]
+    for what, convolution, ours, package, difference in table:
+        assert abs(float(ours) - float(package)) <= 1e-5 * float(package)
+        assert float(difference) < 1e-5
     with open(NOTEBOOK, "rb") as f:
         assert f.read() == committed, "the committed notebook was modified"
