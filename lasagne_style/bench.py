@@ -33,11 +33,11 @@ asserted.
 
 ``--protocols``: ``objective`` runs every tool with scipy's default 10
 L-BFGS-B pairs (the objective alone); ``cli`` runs each with the pairs its
-users get (ours up to 30, the PyTorch reference 10), as whole commands
-compare. Instead of all that, ``--optimiser`` prints, in this process, the
-seconds per evaluation spent in our objective and in scipy's L-BFGS-B;
-``--pairs-time SIZE SECONDS PAIRS...`` the loss that runs keeping each
-number of pairs reach in the same wall time; ``--multiscale SIZE LEVELS
+users get (ours up to 30, the PyTorch reference 10). Instead of all that,
+``--optimiser`` prints, in this process, the seconds per evaluation spent
+in our objective and in scipy's L-BFGS-B; ``--pairs-time SIZE SECONDS
+PAIRS...`` the loss that runs keeping each number of pairs reach in the
+same wall time; ``--multiscale SIZE LEVELS
 ITERS`` a coarse-to-fine run against a single-scale run given the same time.
 """
 import argparse
@@ -54,7 +54,7 @@ import time
 from . import threads
 
 TOOLS = ("ours", "corrmm", "torch")
-#: How many L-BFGS-B pairs each tool keeps (:func:`_pairs`).
+#: The protocols: how many L-BFGS-B pairs each tool keeps (:func:`_pairs`).
 PROTOCOL_TEXT = {
     "objective": "every tool keeps scipy's default 10 L-BFGS-B pairs (the "
                  "objective alone)",
