@@ -41,6 +41,7 @@ same wall time; ``--multiscale SIZE LEVELS
 ITERS`` a coarse-to-fine run against a single-scale run given the same time.
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -427,28 +428,37 @@ def _pairs_time(size, seconds, pairs):
     """Loss at equal wall time: the default transfer from noise at ``size``
     for ``seconds`` of evaluations, keeping each number of L-BFGS-B
     ``pairs`` in turn, on :data:`PAIRS_TIME_IMAGES`."""
-    from . import api, optimize
-    keep = optimize.history_pairs
+    from . import api, memory, optimize
     samples = os.path.join(ROOT, "samples")
     print("%d px transfer from noise, default preset, %.0f s of evaluations "
           "per run: loss of the saved image (evaluations)" % (size, seconds))
     for content, style in PAIRS_TIME_IMAGES:
         paths = [os.path.join(samples, name) for name in (content, style)]
+        common = dict(size=size, seed=0, init="noise")
+        api.stylize(*paths, iters=1, progress=False, **common)  # compiles
         row = []
         for n in pairs:
-            optimize.history_pairs = lambda values, n=n: n
-            try:
-                api.stylize(*paths, size=size, iters=1, seed=0, init="noise",
-                            progress=False)  # compiles outside the time
-                result = api.stylize(*paths, size=size, iters=100000, seed=0,
-                                     init="noise",
-                                     progress=_stop_after(seconds))
-            finally:
-                optimize.history_pairs = keep
+            with _history_pairs(n, memory, optimize):
+                result = api.stylize(*paths, iters=100000,
+                                     progress=_stop_after(seconds), **common)
             row.append("%d pairs %.5g (%d)" % (n, result.saved_loss,
                                                 result.evaluations))
         print("  %-20s %-18s %s" % (content, style, "  ".join(row)),
               flush=True)
+
+
+@contextlib.contextmanager
+def _history_pairs(n, *modules):
+    """Within the block, ``history_pairs`` gives ``n`` in each of
+    ``modules`` (the optimiser's and the memory model's)."""
+    kept = [module.history_pairs for module in modules]
+    for module in modules:
+        module.history_pairs = lambda values: n
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, kept):
+            module.history_pairs = original
 
 
 def _multiscale(size, levels, iters):

@@ -1,8 +1,9 @@
 """The benchmark's protocols and its timed L-BFGS-B loop (timings are
 printed by the benchmark, never asserted here)."""
 import numpy as np
+import scipy.optimize
 
-from lasagne_style import bench
+from lasagne_style import bench, memory, optimize
 
 
 def test_the_objective_protocol_keeps_scipys_default_pairs_for_every_tool():
@@ -40,3 +41,35 @@ def test_the_timed_loop_finds_the_minimum_of_a_bounded_quadratic():
         assert abs(min(losses) - expected) < 1e-5 * max(1.0, expected)
         assert 0 < inside <= whole
     assert set(calls) == {np.dtype(np.float32)}
+
+
+def test_the_timed_loop_keeps_the_pairs_it_is_given(monkeypatch):
+    kept = []
+    lbfgs = scipy.optimize.fmin_l_bfgs_b
+
+    def recording(*args, **kwargs):
+        kept.append(kwargs["m"])
+        return lbfgs(*args, **kwargs)
+    monkeypatch.setattr(scipy.optimize, "fmin_l_bfgs_b", recording)
+    x0 = np.ones((1, 1, 2, 2), np.float32)
+    bench._lbfgs(lambda x: (float(np.sum(x ** 2)), 2 * x), x0,
+                 (-x0, x0), 3, pairs=17)
+    assert kept == [17]
+
+
+def test_a_childs_command_line_carries_its_pairs(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench, "_child", lambda *a: calls.append(a))
+    bench.main(bench._child_args("torch", 96, 4, 23)[3:])
+    assert calls == [("torch", 96, 4, 23)]
+
+
+def test_history_pairs_are_set_in_both_modules_and_restored():
+    before = optimize.history_pairs, memory.history_pairs
+    with bench._history_pairs(7, memory, optimize):
+        assert optimize.history_pairs(10 ** 6) == 7
+        assert memory.history_pairs(10 ** 6) == 7
+        # the memory model counts the pairs beyond scipy's 10 it was fitted
+        # with: 7 pairs need less than that
+        assert memory.extra_history_bytes(1000) == (7 - 10) * 16 * 1000
+    assert (optimize.history_pairs, memory.history_pairs) == before

@@ -223,8 +223,9 @@ def _fixed(array):
     """Transformed filters in a graph: a shared variable, never updated,
     rather than a constant, whose data Theano hashes (sha256) when it merges
     the graph and keys its C modules: 0.6 s of a warm start for the five
-    style layers' filters (docs/performance.md)."""
-    return theano.shared(array, borrow=True)
+    style layers' filters (docs/performance.md). In ``floatX``, so that no
+    cast runs at every evaluation."""
+    return theano.shared(np.asarray(array, theano.config.floatX), borrow=True)
 
 
 class WinogradConv3x3Layer(Conv2DLayer):

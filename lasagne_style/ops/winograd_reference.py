@@ -158,8 +158,9 @@ def transform_filters_m(W, m):
     ``W`` (C_out, C_in, 3, 3): float32 (alpha², C_out, C_in), alpha = m + 2,
     computed in float64."""
     G_m = TRANSFORMS[m][1]
+    W = np.asarray(W)
     kron = np.kron(G_m, G_m)
-    flat = np.asarray(W).transpose(2, 3, 0, 1).reshape(9, -1)
+    flat = W.transpose(2, 3, 0, 1).reshape(9, -1)
     U = np.empty((kron.shape[0], flat.shape[1]), np.float32)
     # one product: U[a*alpha + b] = sum_kl (G ⊗ G)[a*alpha + b, 3k + l] W[kl],
     # faster than einsum("ak,oikl,bl->aboi"). By numpy's own loops, not a
