@@ -3,8 +3,7 @@ byte for byte: ``python docs/notebook/figures.py`` after ``make notebook``.
 
 Each figure is the n-th image output of the code cell whose source contains
 a marker; tests/test_notebook.py checks that every picture in this folder is
-one of the notebook's outputs. The markers are those of the next edition
-(notebooks/next/): the pictures here were copied from the current one.
+one of the notebook's outputs.
 """
 import base64
 import json
