@@ -34,7 +34,7 @@
 # **How to run it.** This file is a [jupytext](https://jupytext.readthedocs.io) percent-format script paired with
 # `neural_style.ipynb`: edit the `.py`, then `make notebook` syncs the `.ipynb` and executes it in place. The sizes
 # and budgets of that full run are set in the first code cell; they were chosen so that the whole execution fits in
-# the time the Makefile allows it on a 2-core CPU (the appendix prints this execution's wall time and each run's). With
+# the 90 minutes the project aims at on a 2-core CPU (the appendix prints this execution's wall time and each run's). With
 # `LASAGNE_STYLE_FAST=1` every run is 48 px and a handful of evaluations: a smoke test of the code
 # (`tests/test_notebook.py`) whose pictures and numbers mean nothing.
 
@@ -201,13 +201,15 @@ show_pictures([[at_size(sample(n), 160) for n in SAMPLE_NAMES]],
 #
 # This section is the algorithm as the course code writes it, in Lasagne and Theano: the network, the pre- and
 # post-processing, the three losses, their compiled gradient and scipy's L-BFGS-B. From the package it takes only
-# the weights, the loading and resizing of image files, the `default` preset's three weights and, to judge the
-# result, the copy score. It makes the first texture and the first stylization; at its end a cell
+# the weights, the loading and resizing of image files, the `default` preset's three weights, the stand-in for
+# cuDNN's layer (below) and, to judge the result, the copy score. It makes the first texture and the first stylization; at its end a cell
 # shows that the package computes the same loss, and says what the package adds.
 #
 # **The network.** VGG19's sixteen 3x3 convolutions with ReLU in five blocks, each block ending in a 2x2 pooling
 # layer. The homework's hint: take cuDNN's layer where it exists and fall back to the CPU layer where the import
-# fails. Both are called with `flip_filters=False`: Theano's `conv2d` computes a true convolution, which flips the
+# fails. Here the import succeeds: the package's compatibility fixes install a CPU stand-in for
+# `lasagne.layers.dnn` (the cell prints which class `ConvLayer` is), so code written for a GPU runs unchanged. Both
+# are called with `flip_filters=False`: Theano's `conv2d` computes a true convolution, which flips the
 # kernel, while VGG's filters were trained (in Caffe) as cross-correlations; without the flag every filter would
 # be applied upside down and mirrored, and the features would be meaningless. Gatys et al. replace VGG's max
 # pooling by average pooling (better gradients for image generation), so the pooling layers average
@@ -471,8 +473,8 @@ for what, image, objective, content, style_image in checks:
 
 # %% [markdown]
 # The losses agree to float32 rounding. What the package adds on top of these cells, and why the later sections
-# use it: Winograd convolutions in C, faster than the cells' layers on a CPU (the appendix prints both speeds;
-# `docs/performance.md` has the benchmark); the statistics of sections 4-6 and the discriminator of section 7 behind one
+# use it: Winograd convolutions in C, faster than the cells' layers on a CPU (the appendix prints both speeds, the
+# cells' including their compilation; `docs/performance.md` has the benchmark); the statistics of sections 4-6 and the discriminator of section 7 behind one
 # interface; coarse to fine (`multiscale`), a convergence rule (`tol`) and more L-BFGS-B pairs where they help;
 # checkpoints, so that an interrupted run keeps its best image and resumes; checks of every input before a run;
 # and, for textures, a default that enlarges the style at small sizes so that the texture cannot copy the
@@ -894,8 +896,9 @@ for label, rgb in candidates[1:]:
 # (the transfers too, unlike the `default` preset's start from the photo), so that the seed matters.
 #
 # **Textures that are textures.** At `COMPARE_SIZE` a painting resized to the output's size has fewer positions
-# than channels at the deep layers (printed below), and matching its statistics there pins the image down: an
-# earlier edition of this notebook got the paintings back, shifted and smeared, instead of textures. The textures
+# than channels at the deep layers (printed below), and matching its statistics there pins the image down: the
+# result is the painting back, shifted and smeared, instead of a texture (the transfers below, which see the style at
+# the output's size, show pieces of it). The textures
 # here use the package's texture default instead: the style image is kept larger than the output, at the scale
 # where every style layer has at least as many positions as channels (printed per style), so the output is too
 # small to hold the painting's layout; the style distances of a texture are measured against the style at that
@@ -1200,7 +1203,7 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 # %% [markdown]
 # **Answer.** Partly, and less than it seems. The mean keeps $C$ numbers per layer, a small fraction of what the
 # Gram matrix keeps and far fewer than the free values of an image (the counts and ratios above). The table also
-# shows why the earlier, copying experiment was broken: at the deep layers the Gram matrix and the covariance keep
+# shows why a style seen at the output's size can be copied: at the deep layers the Gram matrix and the covariance keep
 # more numbers than the layer has values ($C(C+1)/2$ against $M\times C$ where $M<C$), so matching them at the
 # output's own size can determine the features, and with them the picture; the mean never can. Matching the mean alone is
 # heavily underdetermined, and once the means agree nothing in the loss moves the image any further. That it works
@@ -1221,7 +1224,7 @@ print("mean / gram: %.2f %% over the five layers; 2 / (C + 1) per layer: %s"
 #   arrangement. The transfers see the style at the output's size, as the presets do, and the coffee cup's show
 #   Père Tanguy's face and hands: the copying regime that the texture default avoids, which a transfer at 128 px
 #   keeps.
-# * *Copy check.* 15 of the 18 textures score at their chance level. The three flagged (`gram` of both seeds and
+# * *Copy check.* 15 of the 18 textures score within the copy margin (0.10) of their chance level. The three flagged (`gram` of both seeds and
 #   `meancov` of seed 1) are all brick walls, and the pictures show bricks of another size in another arrangement,
 #   not the photo's layout: the exemplar is nearly periodic, long parallel joints, so any brick texture lines up
 #   with it at some shift. On such exemplars the score cannot tell a repeated motif from a copied layout.
@@ -1310,7 +1313,9 @@ for name, image in (("gram (section 2)", texture_image),
 # under mean+covariance the two are about equally far. In the picture the sliced texture has larger patches of the
 # painting's saturated yellows and oranges, the Gram texture more of the coat's dark blue strokes. Each evaluation
 # costs about 4x a Gram one here (sorting the projections at every layer; the timings are printed above and in the
-# appendix), and with 200 evaluations against 300 its loss was still falling.
+# appendix), and with 200 evaluations against 300 its loss was still falling. Both runs see the style at scale 1, as sections 2 and 3
+# do, so the package warned that conv5_1 then has fewer positions than channels; both copy scores are at their
+# chance level all the same (printed).
 
 # %% [markdown]
 # ## 7. A discriminator as the style loss (homework option 2)
@@ -1739,28 +1744,30 @@ for (kind, d), trace in toy.items():
 # each level stops by a convergence rule, `tol=COMPARE_TOL`: once its best loss fell by less than that fraction over
 # the last quarter of its evaluations (checked from `optimize.MIN_EVALUATIONS_FOR_TOL` evaluations on), or at its
 # cap in `COMPARE_ITERS` (one per level, coarsest first; set by the notebook's time), or earlier if L-BFGS-B ends it
-# itself (printed as `optimiser`); the cell prints how the last levels ended. The first level's cap is the larger
-# because its evaluations are cheap (a quarter of the pixels), and the further it gets the less the last level has
-# left to do; a first level may end at its cap, and the last level then goes on from where it got.
+# itself (printed as `optimiser`); the cell prints how the last levels ended. The first level's evaluations are
+# cheap (a quarter of the pixels), and the further it gets the less the last level has left to do; a first level
+# may end at its cap, and the last level then goes on from where it got.
 # The rule's window grows with the run on purpose: Gram textures from noise fall slowly for a long time, and a fixed
 # window would call them converged early. The rule watches the run's *whole* loss, which in a transfer includes the
 # content and variation terms: a run that met it has flattened its objective, not necessarily its style term. Two
 # choices reached lower losses for the same number of evaluations when this edition was prepared (on a Gram texture
-# of Père Tanguy; the measurements are in the README and not repeated here): coarse to fine, at the cost of the
+# of Père Tanguy; the measurements are in `docs/performance.md` and not repeated here): coarse to fine, at the cost of the
 # coarse level's evaluations (each cheaper), and L-BFGS-B keeping more (step, gradient) pairs than scipy's default
 # (both numbers printed), at some more time per evaluation. The runs go one at a time to two single-threaded
 # processes, textures first, so that neither process waits long for the other.
 #
-# **Why this size and these caps.** Section 5 runs 36 optimisations; at `COMPARE_SIZE` an evaluation costs about a
-# quarter of one at 256 px, and the caps are what fits the 90 minutes the whole execution is allowed on a 2-core
-# machine, with the other sections, when every level runs to its cap. Section 5 counts the levels that did.
+# **Why this size and these caps.** Section 5 runs 36 optimisations, at a size where an evaluation costs about half
+# of one at 256 px. The caps let the whole execution fit the 90 minutes the project aims at on a 2-core machine
+# because most runs meet the rule well before them (34 of 36 last levels here; section 5 counts the levels that
+# ended at their cap). If every level ran to its cap, section 5 alone would take about 80 minutes.
 #
 # **Timings.** Seconds of each optimisation as measured by the runs themselves in this execution: `result.seconds` for the
-# L-BFGS-B or Adam loop (a graph's first compilation in the process is not included), and for the section 5 runs
+# L-BFGS-B or Adam loop (a graph's first compilation in the process is not included), for the two runs in cells of
+# section 2 the time around the cell's call (their objectives' compilation included), and for the section 5 runs
 # the time measured around each call (which can include a first compilation); those ran two at a time, in two
 # single-threaded worker processes that took one run at a time, and their evaluations are those of both levels
 # (`COMPARE_SIZE`/2 and `COMPARE_SIZE`), so their seconds per evaluation are averages over the two sizes. The
-# machine and its load during the execution decide these figures; the README's speed section has the benchmark.
+# machine and its load during the execution decide these figures; `docs/performance.md` has the benchmark.
 
 # %%
 print("%-58s %6s %7s %10s %12s" % ("result", "size", "evals", "seconds",
