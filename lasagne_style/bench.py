@@ -97,26 +97,25 @@ def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10):
     """scipy's L-BFGS-B keeping ``pairs`` (step, gradient change) pairs,
     with ``bounds`` from ``x0`` for ``evals`` evaluations of
     ``loss_and_grad`` (float32 array -> loss, float32 gradient): the losses,
-    and the seconds spent in ``loss_and_grad`` and in the whole call (their
-    difference is scipy's own work and the float64 conversions)."""
+    and the (start, end) times of each call of ``loss_and_grad`` (between
+    two calls: scipy's own work and the float64 conversions)."""
     import numpy as np
     import scipy.optimize
-    losses, inside = [], [0.0]
+    losses, calls = [], []
 
     def f(flat):
-        t0 = time.perf_counter()
+        start = time.perf_counter()
         loss, grad = loss_and_grad(flat.reshape(x0.shape).astype(np.float32))
-        inside[0] += time.perf_counter() - t0
+        calls.append((start, time.perf_counter()))
         losses.append(float(loss))
         return float(loss), np.asarray(grad, np.float64).ravel()
 
     low, high = bounds
     box = np.stack([np.ravel(low), np.ravel(high)], axis=1).astype(np.float64)
-    t0 = time.perf_counter()
     scipy.optimize.fmin_l_bfgs_b(
         f, np.clip(x0, low, high).ravel().astype(np.float64), bounds=box,
         maxfun=evals, maxiter=10 * evals, factr=0.0, pgtol=0.0, m=pairs)
-    return losses, inside[0], time.perf_counter() - t0
+    return losses, calls
 
 
 def _preset():
@@ -390,22 +389,25 @@ def _report_size(size, tools, args, protocol):
 def _optimiser_share(sizes, evals=None):
     """Print, per size, the seconds per evaluation spent in our objective
     and in scipy's L-BFGS-B itself (with the float64 conversions), keeping
-    10 pairs and the pairs a run keeps; one process, after a first short
-    run that compiles."""
-    print("seconds per evaluation: objective / scipy's L-BFGS-B and "
-          "conversions (its share of the whole)")
+    10 pairs and the pairs a run keeps: medians over the ``evals``
+    evaluations (default 20) that follow the first ``pairs + 2``, when the
+    pairs are all in use; one process, after a first short run that
+    compiles."""
+    import statistics
+    count = (evals or (0, 20))[1]
+    print("seconds per evaluation once L-BFGS-B's pairs are all in use, "
+          "medians: objective / scipy's L-BFGS-B and conversions (share)")
     for size in sizes:
-        n = (evals or (0, 30))[1]
         run = _objective("ours", size)
         _lbfgs(*run, 2)  # compiles, allocates
         for pairs in sorted({10, _pairs("ours", size, "cli")}):
-            losses, inside, whole = _lbfgs(*run, n, pairs)
-            count = len(losses)
-            print("%4d px  %2d pairs  %d evaluations  objective %.3f  "
-                  "optimiser %.3f (%.0f %%)" % (
-                      size, pairs, count, inside / count,
-                      (whole - inside) / count,
-                      100 * (whole - inside) / whole), flush=True)
+            calls = _lbfgs(*run, pairs + 2 + count, pairs)[1][pairs + 2:]
+            objective = statistics.median(end - start for start, end in calls)
+            between = statistics.median(
+                b[0] - a[1] for a, b in zip(calls, calls[1:]))
+            print("%4d px  %2d pairs  objective %.3f  optimiser %.3f (%.0f %%)"
+                  % (size, pairs, objective, between,
+                     100 * between / (objective + between)), flush=True)
 
 
 #: (content, style) pairs of ``--pairs-time``: a portrait with a painting,
