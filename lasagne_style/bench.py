@@ -2,21 +2,21 @@
 
 ``python -m lasagne_style.bench [--sizes 256 512 1024] [--repeats 3]``
 (``make bench``). Every tool runs as a whole command in its own process,
-``python -m lasagne_style.bench --child TOOL SIZE N``: it loads the same two
-images, builds the same objective (default preset: content ``conv4_2``,
-style ``conv1_1`` .. ``conv5_1``, total variation) and runs scipy's bounded
-L-BFGS-B (scipy's default 10 pairs, as in issue 14's measurements; runs keep
-up to 30, :func:`lasagne_style.optimize.history_pairs`, which adds the same
-optimiser time to every tool's evaluation) from the same noise image for N
-evaluations. The parent times each
-command from outside, for N1 and for N2 evaluations, and takes
+``python -m lasagne_style.bench --child TOOL SIZE N --pairs P``: it loads
+the same two images, builds the same objective (default preset: content
+``conv4_2``, style ``conv1_1`` .. ``conv5_1``, total variation) and runs
+scipy's bounded L-BFGS-B keeping P pairs (see ``--protocols`` below) from
+the same noise image for N evaluations. The parent times each command from
+outside, for N1 and for N2 evaluations, and takes
 
     seconds per evaluation = (time(N2) - time(N1)) / (N2 - N1),
 
-so start-up and compilation cancel. The tools are ``ours`` (the default
-convolution, :mod:`lasagne_style.ops.winograd`), ``corrmm`` (Theano's own CPU
-convolution, the accuracy reference) and ``torch`` (the same objective in
-PyTorch on the CPU; optional, never a dependency of the package). They run
+so start-up and compilation cancel; N1 is at least P + 2, so that the
+difference is taken where L-BFGS-B uses all its pairs. The tools are
+``ours`` (the default convolution, :mod:`lasagne_style.ops.winograd`),
+``corrmm`` (Theano's own CPU convolution, the accuracy reference) and
+``torch`` (the same objective in PyTorch on the CPU; optional, never a
+dependency of the package). They run
 in turn, A B C A B C ..., and the ratios ours / torch are taken pair by
 pair. ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` are removed from the
 children's environment only; the PyTorch child takes back the idle-thread
@@ -365,12 +365,17 @@ def _report_size(size, tools, args, protocol):
     losses under ``protocol``."""
     n1, n2 = args.evals or next(
         evals for largest, evals in DEFAULT_EVALS if size <= largest)
+    # both runs past the first pairs + 2 evaluations, so that the difference
+    # is taken where L-BFGS-B uses all its pairs (its cost grows with them)
+    shift = max(0, max(_pairs(t, size, protocol) for t in tools) + 2 - n1)
+    n1, n2 = n1 + shift, n2 + shift
     per_eval, peak, loss = _per_size(size, tools, n1, n2, args.repeats,
                                      protocol)
     for tool in tools:
-        print("%4d px  %-6s  %2d pairs  %s s/eval  peak RSS %.0f MB" % (
-            size, tool, _pairs(tool, size, protocol), _spread(per_eval[tool]),
-            peak[tool]), flush=True)
+        print("%4d px  %-6s  %2d pairs  %s s/eval (N1/N2 %d/%d)  peak RSS "
+              "%.0f MB" % (size, tool, _pairs(tool, size, protocol),
+                           _spread(per_eval[tool]), n1, n2, peak[tool]),
+              flush=True)
     if "torch" in tools:
         for tool in tools:
             if tool != "torch":
