@@ -381,8 +381,8 @@ class FusedCorrelation(Op):
                 gy, U_adjoint, T.zeros_like(U_adjoint[0, :, 0]), U)
             gb = gy.sum(axis=(0, 2, 3))
         undefined = theano.gradient.grad_undefined
-        return [gx, undefined(self, 1, U, "filters are constants"), gb,
-                undefined(self, 3, U_adjoint, "filters are constants")]
+        return [gx, undefined(self, 1, U, "filters are fixed"), gb,
+                undefined(self, 3, U_adjoint, "filters are fixed")]
 
     def c_support_code(self):
         from theano.tensor.blas_headers import (blas_header_text,

@@ -168,7 +168,7 @@ def transform_filters_m(W, m):
     # and the float32 filters (so every result) would then depend on
     # OPENBLAS_NUM_THREADS (measurements: docs/performance.md). In blocks of
     # FILTER_BLOCK pairs, so that the float64 temporaries stay in the cache
-    # and are allocated once: 2.4x faster in a fresh process, same bits
+    # and are allocated once: faster in a fresh process, the same bits
     for start in range(0, flat.shape[1], FILTER_BLOCK):
         block = flat[:, start:start + FILTER_BLOCK].astype(np.float64)
         U[:, start:start + FILTER_BLOCK] = np.einsum(
