@@ -18,9 +18,11 @@ KEPT_BUFFERS_BYTES_PER_PIXEL = 6e3
 #: L-BFGS-B's memory, in (step, gradient change) pairs, each 2 * 8 bytes
 #: per image value: 30, not scipy's default 10 (Lua Torch's and PyTorch's
 #: L-BFGS keep 100), because on a Gram texture from noise more pairs
-#: reached a lower loss in the same evaluations, while scipy's own work per
-#: evaluation, which grows with the pairs, stayed a small share of an
-#: evaluation (measurements: docs/performance.md).
+#: reached a lower loss in the same evaluations. The price: scipy's own
+#: work grows with the pairs, to about a third of an evaluation at 256 and
+#: 512 px, and in 60-90 s runs 10 pairs reached lower losses at equal wall
+#: time; runs of the default length were not compared (measurements:
+#: docs/performance.md, "Third round").
 HISTORY = 30
 #: Pairs beyond scipy's 10 get at most this much memory (large images keep
 #: fewer pairs: 10 at 1024x1024, whose peak stays what it was).
