@@ -398,7 +398,6 @@ def _optimiser_share(sizes, evals=None):
     evaluations (default 20) that follow the first ``pairs + 2``, when the
     pairs are all in use; one process, after a first short run that
     compiles."""
-    import statistics
     count = (evals or (0, 20))[1]
     print("seconds per evaluation once L-BFGS-B's pairs are all in use, "
           "medians: objective / scipy's L-BFGS-B and conversions (share)")
@@ -407,8 +406,8 @@ def _optimiser_share(sizes, evals=None):
         _lbfgs(*run, 2)  # compiles, allocates
         for pairs in sorted({10, _pairs("ours", size, "cli")}):
             calls = _lbfgs(*run, pairs + 2 + count, pairs)[1][pairs + 2:]
-            objective = statistics.median(end - start for start, end in calls)
-            between = statistics.median(
+            objective = stats.median(end - start for start, end in calls)
+            between = stats.median(
                 b[0] - a[1] for a, b in zip(calls, calls[1:]))
             print("%4d px  %2d pairs  objective %.3f  optimiser %.3f (%.0f %%)"
                   % (size, pairs, objective, between,
