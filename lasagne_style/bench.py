@@ -35,10 +35,11 @@ asserted.
 L-BFGS-B pairs (the objective alone); ``cli`` runs each with the pairs its
 users get (ours up to 30, the PyTorch reference 10). Instead of all that,
 ``--optimiser`` prints, in this process, the seconds per evaluation spent
-in our objective and in scipy's L-BFGS-B; ``--pairs-time SIZE SECONDS
-PAIRS...`` the loss that runs keeping each number of pairs reach in the
-same wall time; ``--multiscale SIZE LEVELS
-ITERS`` a coarse-to-fine run against a single-scale run given the same time.
+in our objective and in scipy's L-BFGS-B; ``--pairs-time SIZE EVALS
+PAIRS...`` the loss that transfers and textures keeping each number of
+pairs reach in the time the first number takes for EVALS evaluations;
+``--multiscale SIZE LEVELS ITERS`` a coarse-to-fine run against a
+single-scale run given the same time.
 """
 import argparse
 import contextlib
@@ -414,11 +415,16 @@ def _optimiser_share(sizes, evals=None):
                      100 * between / (objective + between)), flush=True)
 
 
-#: (content, style) pairs of ``--pairs-time``: a portrait with a painting,
-#: a still life with a painting, a bridge with a photographed texture.
-PAIRS_TIME_IMAGES = (("grace_hopper.jpg", "night_cafe.jpg"),
-                     ("coffee_cup.jpg", "pere_tanguy.jpg"),
-                     ("roebling_bridge.jpg", "brick_wall.png"))
+#: Runs of ``--pairs-time``: (command, content or None, style). Transfers as
+#: users run them (a portrait with a painting, a still life with a
+#: painting, a bridge with a photographed texture; the default start, the
+#: content) and textures from noise (a painting, two photographed textures).
+PAIRS_TIME_RUNS = (("transfer", "grace_hopper.jpg", "night_cafe.jpg"),
+                   ("transfer", "coffee_cup.jpg", "pere_tanguy.jpg"),
+                   ("transfer", "roebling_bridge.jpg", "brick_wall.png"),
+                   ("texture", None, "night_cafe.jpg"),
+                   ("texture", None, "brick_wall.png"),
+                   ("texture", None, "cork.png"))
 
 
 def _stop_after(seconds):
@@ -430,27 +436,40 @@ def _stop_after(seconds):
     return progress
 
 
-def _pairs_time(size, seconds, pairs):
-    """Loss at equal wall time: the default transfer from noise at ``size``
-    for ``seconds`` of evaluations, keeping each number of L-BFGS-B
-    ``pairs`` in turn, on :data:`PAIRS_TIME_IMAGES`."""
+def _best_by(history, seconds):
+    """The lowest loss of ``history`` evaluated within ``seconds``, and the
+    number of evaluations by then."""
+    done = [h["loss"] for h in history if h["time"] <= seconds]
+    return min(done), len(done)
+
+
+def _pairs_time(size, evals, pairs, runs=PAIRS_TIME_RUNS):
+    """Loss at equal wall time: each of ``runs`` at ``size`` with the
+    default preset keeping ``pairs[0]`` L-BFGS-B pairs for ``evals``
+    evaluations, then keeping each other number of ``pairs`` for the time
+    those evaluations took. Prints the best loss by a third, two thirds and
+    all of that time."""
     from . import api, memory, optimize
-    samples = os.path.join(ROOT, "samples")
-    print("%d px transfer from noise, default preset, %.0f s of evaluations "
-          "per run: loss of the saved image (evaluations)" % (size, seconds))
-    for content, style in PAIRS_TIME_IMAGES:
-        paths = [os.path.join(samples, name) for name in (content, style)]
-        common = dict(size=size, seed=0, init="noise")
-        api.stylize(*paths, iters=1, progress=False, **common)  # compiles
-        row = []
+    print("%d px, default preset, seed 0: %d pairs for %d evaluations, then "
+          "each other number of pairs for the same time T; best loss "
+          "(evaluations) by T/3, 2T/3 and T" % (size, pairs[0], evals))
+    for command, content, style in runs:
+        paths = [os.path.join(ROOT, "samples", name)
+                 for name in (content, style) if name]
+        run = api.stylize if content else api.synthesize
+        run(*paths, size=size, seed=0, iters=1, progress=False)  # compiles
+        budget = None
         for n in pairs:
             with _history_pairs(n, memory, optimize):
-                result = api.stylize(*paths, iters=100000,
-                                     progress=_stop_after(seconds), **common)
-            row.append("%d pairs %.5g (%d)" % (n, result.saved_loss,
-                                                result.evaluations))
-        print("  %-20s %-18s %s" % (content, style, "  ".join(row)),
-              flush=True)
+                result = run(*paths, size=size, seed=0,
+                             iters=evals if budget is None else 100000,
+                             progress=False if budget is None
+                             else _stop_after(budget))
+            budget = budget or result.history[-1]["time"]
+            print("  %-8s %-20s %-16s %2d pairs  %s" % (
+                command, content or "", style, n, "  ".join(
+                    "%.5g (%d)" % _best_by(result.history, budget * k / 3)
+                    for k in (1, 2, 3))), flush=True)
 
 
 @contextlib.contextmanager
@@ -516,9 +535,12 @@ def main(argv=None):
                         help="only scipy's own time per evaluation against "
                         "the objective's, at --sizes, in this process")
     parser.add_argument("--pairs-time", nargs="+", type=int,
-                        metavar=("SIZE SECONDS", "PAIRS"),
+                        metavar=("SIZE EVALS", "PAIRS"),
                         help="only the loss at equal wall time of runs "
-                        "keeping each number of L-BFGS-B PAIRS")
+                        "keeping each number of L-BFGS-B PAIRS, the first "
+                        "for EVALS evaluations")
+    parser.add_argument("--only", choices=("transfer", "texture"),
+                        help="--pairs-time: only transfers or textures")
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "SIZE", "N"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--pairs", type=int, default=10,
@@ -536,9 +558,9 @@ def main(argv=None):
         return _multiscale(*args.multiscale)
     if args.pairs_time:
         if len(args.pairs_time) < 3:
-            parser.error("--pairs-time needs SIZE SECONDS and pairs")
-        return _pairs_time(args.pairs_time[0], args.pairs_time[1],
-                           args.pairs_time[2:])
+            parser.error("--pairs-time needs SIZE EVALS and pairs")
+        return _pairs_time(*args.pairs_time[:2], args.pairs_time[2:], [
+            run for run in PAIRS_TIME_RUNS if args.only in (None, run[0])])
 
     tools = [t for t in args.tools if t != "torch" or _have_torch()]
     if "torch" in args.tools and "torch" not in tools:

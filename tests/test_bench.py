@@ -76,3 +76,10 @@ def test_history_pairs_are_set_in_both_modules_and_restored():
         # with: 7 pairs need less than that
         assert memory.extra_history_bytes(1000) == (7 - 10) * 16 * 1000
     assert (optimize.history_pairs, memory.history_pairs) == before
+
+
+def test_the_best_loss_by_a_time_counts_only_evaluations_done_by_then():
+    history = [dict(loss=5.0, time=1.0), dict(loss=3.0, time=2.0),
+               dict(loss=4.0, time=3.0), dict(loss=1.0, time=4.5)]
+    assert bench._best_by(history, 3.0) == (3.0, 3)
+    assert bench._best_by(history, 4.5) == (1.0, 4)
