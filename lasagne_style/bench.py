@@ -58,10 +58,11 @@ from . import threads
 TOOLS = ("ours", "corrmm", "torch")
 #: The protocols: how many L-BFGS-B pairs each tool keeps (:func:`_pairs`).
 PROTOCOL_TEXT = {
-    "objective": "every tool keeps scipy's default 10 L-BFGS-B pairs (the "
-                 "objective alone)",
-    "cli": "each tool keeps the pairs its users get (ours: up to 30, "
-           "memory.history_pairs; PyTorch's reference: scipy's default 10)"}
+    "objective": "every tool runs scipy's L-BFGS-B with its default 10 pairs "
+                 "(the objective alone)",
+    "cli": "each tool runs the L-BFGS-B its users get (ours: lasagne_style."
+           "lbfgsb keeping up to 30 pairs, memory.history_pairs; PyTorch's "
+           "reference: scipy's with its default 10)"}
 PROTOCOLS = tuple(PROTOCOL_TEXT)
 #: Tools that ``--tools`` accepts besides: ``unfused`` is ours with the
 #: unfused F(2x2, 3x3) ops (``winograd.FUSED = 0``), the default before
@@ -94,12 +95,13 @@ def _inputs(size):
     return content, style, x0, images.pixel_bounds(content.shape)
 
 
-def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10):
-    """scipy's L-BFGS-B keeping ``pairs`` (step, gradient change) pairs,
-    with ``bounds`` from ``x0`` for ``evals`` evaluations of
+def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10, lbfgsb="scipy"):
+    """L-BFGS-B (``lbfgsb``: scipy's, or ``ours``,
+    :mod:`lasagne_style.lbfgsb`) keeping ``pairs`` (step, gradient change)
+    pairs, with ``bounds`` from ``x0`` for ``evals`` evaluations of
     ``loss_and_grad`` (float32 array -> loss, float32 gradient): the losses,
     and the (start, end) times of each call of ``loss_and_grad`` (between
-    two calls: scipy's own work and the float64 conversions)."""
+    two calls: the optimiser's own work and the float64 conversions)."""
     import numpy as np
     import scipy.optimize
     losses, calls = [], []
@@ -111,11 +113,16 @@ def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10):
         losses.append(float(loss))
         return float(loss), np.asarray(grad, np.float64).ravel()
 
-    low, high = bounds
-    box = np.stack([np.ravel(low), np.ravel(high)], axis=1).astype(np.float64)
-    scipy.optimize.fmin_l_bfgs_b(
-        f, np.clip(x0, low, high).ravel().astype(np.float64), bounds=box,
-        maxfun=evals, maxiter=10 * evals, factr=0.0, pgtol=0.0, m=pairs)
+    low, high = (np.ravel(b).astype(np.float64) for b in bounds)
+    start = np.clip(x0.ravel().astype(np.float64), low, high)
+    settings = dict(maxfun=evals, maxiter=10 * evals, factr=0.0, pgtol=0.0,
+                    m=pairs)
+    if lbfgsb == "ours":
+        from . import lbfgsb as ours
+        ours.fmin(f, start, low, high, **settings)
+    else:
+        scipy.optimize.fmin_l_bfgs_b(
+            f, start, bounds=np.stack([low, high], axis=1), **settings)
     return losses, calls
 
 
@@ -229,8 +236,8 @@ def _objective(tool, size):
     return _ours(size, "corrmm" if tool == "corrmm" else "winograd")
 
 
-def _child(tool, size, evals, pairs):
-    losses = _lbfgs(*_objective(tool, size), evals, pairs)[0]
+def _child(tool, size, evals, pairs, lbfgsb):
+    losses = _lbfgs(*_objective(tool, size), evals, pairs, lbfgsb)[0]
     print(json.dumps(dict(
         tool=tool, size=size, evals=len(losses), first_loss=losses[0],
         last_loss=losses[-1],
@@ -275,9 +282,15 @@ def _pairs(tool, size, protocol):
     return 10
 
 
-def _child_args(tool, size, evals, pairs=10):
+def _lbfgsb(tool, protocol):
+    """Whose L-BFGS-B ``tool`` runs under ``protocol``: ours where users of
+    ours get it (``cli``), else scipy's."""
+    return "ours" if protocol == "cli" and tool != "torch" else "scipy"
+
+
+def _child_args(tool, size, evals, pairs=10, lbfgsb="scipy"):
     return [sys.executable, "-m", "lasagne_style.bench", "--child", tool,
-            str(size), str(evals), "--pairs", str(pairs)]
+            str(size), str(evals), "--pairs", str(pairs), "--lbfgsb", lbfgsb]
 
 
 def _have_torch():
@@ -300,9 +313,9 @@ def _per_size(size, tools, n1, n2, repeats, protocol):
     peak, loss = {}, {}
     for _ in range(repeats):
         for tool in tools:
-            pairs = _pairs(tool, size, protocol)
-            w1, r1 = _timed(_child_args(tool, size, n1, pairs), _env())
-            w2, r2 = _timed(_child_args(tool, size, n2, pairs), _env())
+            settings = _pairs(tool, size, protocol), _lbfgsb(tool, protocol)
+            w1, r1 = _timed(_child_args(tool, size, n1, *settings), _env())
+            w2, r2 = _timed(_child_args(tool, size, n2, *settings), _env())
             per_eval[tool].append((w2 - w1) / (r2["evals"] - r1["evals"]))
             peak[tool] = max(peak.get(tool, 0), r2["peak_mb"])
             loss[tool] = r2["first_loss"]
@@ -394,25 +407,31 @@ def _report_size(size, tools, args, protocol):
 
 def _optimiser_share(sizes, evals=None):
     """Print, per size, the seconds per evaluation spent in our objective
-    and in scipy's L-BFGS-B itself (with the float64 conversions), keeping
-    10 pairs and the pairs a run keeps: medians over the ``evals``
-    evaluations (default 20) that follow the first ``pairs + 2``, when the
-    pairs are all in use; one process, after a first short run that
-    compiles."""
+    and in each L-BFGS-B itself (scipy's and ours, with the float64
+    conversions), keeping 10 pairs and the pairs a run keeps: medians over
+    the ``evals`` evaluations (default 20) that follow the first
+    ``pairs + 2``, when the pairs are all in use; one process, after a
+    first short run that compiles. The losses of the two L-BFGS-B after
+    those evaluations show that they took the same steps."""
     count = (evals or (0, 20))[1]
     print("seconds per evaluation once L-BFGS-B's pairs are all in use, "
-          "medians: objective / scipy's L-BFGS-B and conversions (share)")
+          "medians: objective / L-BFGS-B and conversions (share)")
     for size in sizes:
         run = _objective("ours", size)
         _lbfgs(*run, 2)  # compiles, allocates
         for pairs in sorted({10, _pairs("ours", size, "cli")}):
-            calls = _lbfgs(*run, pairs + 2 + count, pairs)[1][pairs + 2:]
-            objective = stats.median(end - start for start, end in calls)
-            between = stats.median(
-                b[0] - a[1] for a, b in zip(calls, calls[1:]))
-            print("%4d px  %2d pairs  objective %.3f  optimiser %.3f (%.0f %%)"
-                  % (size, pairs, objective, between,
-                     100 * between / (objective + between)), flush=True)
+            for lbfgsb in ("scipy", "ours"):
+                losses, calls = _lbfgs(*run, pairs + 2 + count, pairs,
+                                       lbfgsb)
+                calls = calls[pairs + 2:]
+                objective = stats.median(end - start for start, end in calls)
+                between = stats.median(
+                    b[0] - a[1] for a, b in zip(calls, calls[1:]))
+                print("%4d px  %2d pairs  %-5s  objective %.3f  optimiser "
+                      "%.3f (%.0f %%)  last loss %.7g" % (
+                          size, pairs, lbfgsb, objective, between,
+                          100 * between / (objective + between), losses[-1]),
+                      flush=True)
 
 
 #: Runs of ``--pairs-time``: (command, content or None, style). Transfers as
@@ -545,13 +564,15 @@ def main(argv=None):
                         help=argparse.SUPPRESS)
     parser.add_argument("--pairs", type=int, default=10,
                         help=argparse.SUPPRESS)
+    parser.add_argument("--lbfgsb", choices=("scipy", "ours"),
+                        default="scipy", help=argparse.SUPPRESS)
     parser.add_argument("--multiscale", nargs=3, type=int,
                         metavar=("SIZE", "LEVELS", "ITERS"),
                         help="only the coarse-to-fine comparison")
     args = parser.parse_args(argv)
     if args.child:
         return _child(args.child[0], int(args.child[1]), int(args.child[2]),
-                      args.pairs)
+                      args.pairs, args.lbfgsb)
     if args.optimiser:
         return _optimiser_share(args.sizes, args.evals)
     if args.multiscale:

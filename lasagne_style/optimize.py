@@ -1,4 +1,5 @@
-"""Image optimisation with scipy's L-BFGS-B over the flattened pixels, the
+"""Image optimisation with bounded L-BFGS-B (:mod:`lasagne_style.lbfgsb`,
+scipy's method with its pairs stored as rows) over the flattened pixels, the
 :class:`Optimiser` interface the run schedule calls (this L-BFGS-B path and
 :class:`lasagne_style.adversarial.AdversarialOptimiser` implement it), the
 :class:`Result` of a run, and progress reporting.
@@ -17,8 +18,8 @@ import threading
 import time
 
 import numpy as np
-import scipy.optimize
 
+from . import lbfgsb
 from .images import pixel_bounds
 from .memory import HISTORY, HISTORY_BYTES, history_pairs  # noqa: F401
 
@@ -175,7 +176,6 @@ def minimize(objective, x0, max_evals, progress=None, on_improvement=None,
     shape = x0.shape
     low, high = pixel_bounds(shape)
     x0 = np.clip(np.asarray(x0, np.float64), low, high)
-    bounds = np.stack([low.ravel(), high.ravel()], axis=1).astype(np.float64)
     result = Result()
     state = {"saved_best": None}
     start = time.perf_counter()
@@ -207,9 +207,10 @@ def minimize(objective, x0, max_evals, progress=None, on_improvement=None,
         return total, grad.astype(np.float64).ravel()
 
     try:
-        _, _, info = scipy.optimize.fmin_l_bfgs_b(
-            evaluate, x0.ravel(), bounds=bounds, maxfun=max_evals,
-            maxiter=max_evals, m=history_pairs(x0.size), factr=10.0, pgtol=0.0)
+        _, _, info = lbfgsb.fmin(
+            evaluate, x0.ravel(), low.ravel(), high.ravel(),
+            m=history_pairs(x0.size), factr=10.0, pgtol=0.0,
+            maxfun=max_evals, maxiter=max_evals)
         result.message = info.get("task", b"")
         if isinstance(result.message, bytes):
             result.message = result.message.decode()

@@ -1,6 +1,7 @@
 """The benchmark's protocols and its timed L-BFGS-B loop (timings are
 printed by the benchmark, never asserted here)."""
 import numpy as np
+import pytest
 import scipy.optimize
 
 from lasagne_style import bench, memory, optimize
@@ -24,7 +25,8 @@ def test_the_cli_protocol_keeps_the_pairs_each_tool_runs_with():
         30, 30, 10]
 
 
-def test_the_timed_loop_finds_the_minimum_of_a_bounded_quadratic():
+@pytest.mark.parametrize("lbfgsb", ["scipy", "ours"])
+def test_the_timed_loop_finds_the_minimum_of_a_bounded_quadratic(lbfgsb):
     # f(x) = |x - c|^2 within [low, high]: the minimum is at clip(c)
     rng = np.random.RandomState(0)
     c = rng.uniform(-2, 2, (1, 3, 4, 5)).astype(np.float32)
@@ -36,7 +38,7 @@ def test_the_timed_loop_finds_the_minimum_of_a_bounded_quadratic():
         return float(np.sum((x - c) ** 2)), 2 * (x - c)
     for pairs in (3, 10):
         losses, calls = bench._lbfgs(
-            loss_and_grad, np.zeros_like(c), (low, high), 50, pairs)
+            loss_and_grad, np.zeros_like(c), (low, high), 50, pairs, lbfgsb)
         expected = np.sum((np.clip(c, -1, 1) - c) ** 2)
         assert abs(min(losses) - expected) < 1e-5 * max(1.0, expected)
         # one (start, end) per evaluation, in order, never overlapping
@@ -60,11 +62,20 @@ def test_the_timed_loop_keeps_the_pairs_it_is_given(monkeypatch):
     assert kept == [17]
 
 
-def test_a_childs_command_line_carries_its_pairs(monkeypatch):
+def test_a_childs_command_line_carries_its_pairs_and_optimiser(monkeypatch):
     calls = []
     monkeypatch.setattr(bench, "_child", lambda *a: calls.append(a))
     bench.main(bench._child_args("torch", 96, 4, 23)[3:])
-    assert calls == [("torch", 96, 4, 23)]
+    bench.main(bench._child_args("ours", 96, 4, 30, "ours")[3:])
+    assert calls == [("torch", 96, 4, 23, "scipy"),
+                     ("ours", 96, 4, 30, "ours")]
+
+
+def test_the_cli_protocol_runs_our_lbfgsb_for_ours_only():
+    assert bench._lbfgsb("ours", "cli") == "ours"
+    assert bench._lbfgsb("torch", "cli") == "scipy"
+    assert {bench._lbfgsb(t, "objective") for t in ("ours", "torch")} == {
+        "scipy"}
 
 
 def test_history_pairs_are_set_in_both_modules_and_restored():
