@@ -446,6 +446,11 @@ PAIRS_TIME_RUNS = (("transfer", "grace_hopper.jpg", "night_cafe.jpg"),
                    ("texture", None, "cork.png"))
 
 
+def _runs(only):
+    """:data:`PAIRS_TIME_RUNS` of the kind ``only`` (None: all)."""
+    return [run for run in PAIRS_TIME_RUNS if only in (None, run[0])]
+
+
 def _stop_after(seconds):
     """A progress callback that ends a run (keeping its best image) once
     its evaluations took ``seconds``."""
@@ -463,32 +468,69 @@ def _best_by(history, seconds):
 
 
 def _pairs_time(size, evals, pairs, runs=PAIRS_TIME_RUNS):
-    """Loss at equal wall time: each of ``runs`` at ``size`` with the
-    default preset keeping ``pairs[0]`` L-BFGS-B pairs for ``evals``
-    evaluations, then keeping each other number of ``pairs`` for the time
-    those evaluations took. Prints the best loss by a third, two thirds and
-    all of that time."""
-    from . import api, memory, optimize
-    print("%d px, default preset, seed 0: %d pairs for %d evaluations, then "
-          "each other number of pairs for the same time T; best loss "
-          "(evaluations) by T/3, 2T/3 and T" % (size, pairs[0], evals))
+    """Loss at equal wall time of runs keeping each number of ``pairs``
+    (:func:`_equal_time`)."""
+    from . import memory, optimize
+    _equal_time(size, evals, runs, [
+        ("%d pairs" % n, lambda n=n: _history_pairs(n, memory, optimize))
+        for n in pairs])
+
+
+def _lbfgsb_time(size, evals, runs=PAIRS_TIME_RUNS):
+    """Loss at equal wall time and at equal evaluations of runs with
+    scipy's L-BFGS-B and with ours (:func:`_equal_time`)."""
+    _equal_time(size, evals, runs, [("scipy", _scipy_lbfgsb),
+                                    ("ours", contextlib.nullcontext)])
+
+
+def _equal_time(size, evals, runs, variants):
+    """Each of ``runs`` at ``size`` with the default preset and seed 0, in
+    each of ``variants`` (label, context manager factory): the first for
+    ``evals`` evaluations, each other for the time those took. Prints the
+    best loss by a third, two thirds and all of that time, and after
+    ``evals`` evaluations."""
+    from . import api
+    print("%d px, default preset, seed 0: %s for %d evaluations, then each "
+          "other variant for the same time T; best loss (evaluations) by "
+          "T/3, 2T/3 and T; best loss after %d evaluations" % (
+              size, variants[0][0], evals, evals))
     for command, content, style in runs:
         paths = [os.path.join(ROOT, "samples", name)
                  for name in (content, style) if name]
         run = api.stylize if content else api.synthesize
         run(*paths, size=size, seed=0, iters=1, progress=False)  # compiles
         budget = None
-        for n in pairs:
-            with _history_pairs(n, memory, optimize):
+        for label, variant in variants:
+            with variant():
                 result = run(*paths, size=size, seed=0,
                              iters=evals if budget is None else 100000,
                              progress=False if budget is None
                              else _stop_after(budget))
             budget = budget or result.history[-1]["time"]
-            print("  %-8s %-20s %-16s %2d pairs  %s" % (
-                command, content or "", style, n, "  ".join(
+            losses = [h["loss"] for h in result.history[:evals]]
+            print("  %-8s %-20s %-16s %-8s  %s  | %.5g" % (
+                command, content or "", style, label, "  ".join(
                     "%.5g (%d)" % _best_by(result.history, budget * k / 3)
-                    for k in (1, 2, 3))), flush=True)
+                    for k in (1, 2, 3)), min(losses)), flush=True)
+
+
+@contextlib.contextmanager
+def _scipy_lbfgsb():
+    """Within the block, runs use scipy's L-BFGS-B instead of ours."""
+    import numpy as np
+    import scipy.optimize
+
+    from . import lbfgsb
+    ours = lbfgsb.fmin
+
+    def scipys(func, x0, lower, upper, **settings):
+        return scipy.optimize.fmin_l_bfgs_b(
+            func, x0, bounds=np.stack([lower, upper], axis=1), **settings)
+    lbfgsb.fmin = scipys
+    try:
+        yield
+    finally:
+        lbfgsb.fmin = ours
 
 
 @contextlib.contextmanager
@@ -558,8 +600,13 @@ def main(argv=None):
                         help="only the loss at equal wall time of runs "
                         "keeping each number of L-BFGS-B PAIRS, the first "
                         "for EVALS evaluations")
+    parser.add_argument("--lbfgsb-time", nargs=2, type=int,
+                        metavar=("SIZE", "EVALS"),
+                        help="only the loss at equal wall time of runs with "
+                        "scipy's L-BFGS-B (for EVALS evaluations) and ours")
     parser.add_argument("--only", choices=("transfer", "texture"),
-                        help="--pairs-time: only transfers or textures")
+                        help="--pairs-time, --lbfgsb-time: only transfers "
+                        "or textures")
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "SIZE", "N"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--pairs", type=int, default=10,
@@ -580,8 +627,10 @@ def main(argv=None):
     if args.pairs_time:
         if len(args.pairs_time) < 3:
             parser.error("--pairs-time needs SIZE EVALS and pairs")
-        return _pairs_time(*args.pairs_time[:2], args.pairs_time[2:], [
-            run for run in PAIRS_TIME_RUNS if args.only in (None, run[0])])
+        return _pairs_time(*args.pairs_time[:2], args.pairs_time[2:],
+                           _runs(args.only))
+    if args.lbfgsb_time:
+        return _lbfgsb_time(*args.lbfgsb_time, _runs(args.only))
 
     tools = [t for t in args.tools if t != "torch" or _have_torch()]
     if "torch" in args.tools and "torch" not in tools:

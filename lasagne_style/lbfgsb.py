@@ -162,31 +162,29 @@ class Pairs:
 
 def projected_gradient_norm(x, g, lower, upper):
     """Infinity norm of the projected gradient (scipy's stopping measure)."""
-    pg = np.where(g < 0, np.maximum(x - upper, g), np.minimum(x - lower, g))
-    return np.max(np.abs(pg)) if pg.size else 0.0
+    # x is in the box, so |P(g)_i| = min(|g_i|, the room on g's side)
+    room = np.where(g < 0, upper - x, x - lower)
+    return float(np.max(np.minimum(np.abs(g), room))) if x.size else 0.0
 
 
 def cauchy_point(x, g, lower, upper, pairs, middle):
     """The generalized Cauchy point: (x^c, c = W'(x^c - x), free), ``free``
     the variables that did not meet a bound on the way."""
-    n = x.size
     col = pairs.col
-    at_lower, at_upper = x - lower <= 0, upper - x <= 0
-    d = -g
-    fixed = ((at_lower & (d <= 0)) | (at_upper & (d >= 0))
-             | (~at_lower & ~at_upper & (d == 0)) | (lower == upper))
-    # interior variables with a zero gradient stay free, as in scipy
-    free = ~fixed | (~at_lower & ~at_upper & (d == 0) & (lower != upper))
-    d = np.where(fixed, 0.0, d)
+    # at a bound with the gradient pushing out, or l = u: fixed
+    fixed = np.where(x <= lower, g >= 0, (x >= upper) & (g <= 0))
+    fixed |= lower == upper
+    free = ~fixed
+    d = np.where(fixed, 0.0, -g)
     moving = d != 0
     xcp = x.copy()
     c = np.zeros(2 * col)
     if not moving.any():
         return xcp, c, free
-    breaks = np.full(n, np.inf)
-    down, up = moving & (d < 0), moving & (d > 0)
-    breaks[down] = (x - lower)[down] / -d[down]
-    breaks[up] = (upper - x)[up] / d[up]
+    # where each moving variable meets its bound (t = room / |g|)
+    breaks = np.full(x.size, np.inf)
+    np.divide(x - lower, g, out=breaks, where=d < 0)
+    np.divide(upper - x, d, out=breaks, where=d > 0)
     f1 = -_dot(d, d)
     p = pairs.products(d) if col else np.zeros(0)
     f2 = -pairs.theta * f1
@@ -383,11 +381,12 @@ def max_step(x, d, lower, upper):
     """The largest step along ``d`` that stays in the box (at most
     BIG_STEP; 0 if a variable at a bound points out)."""
     down, up = d < 0, d > 0
-    room_down, room_up = (lower - x)[down], (upper - x)[up]
-    if (room_down >= 0).any() or (room_up <= 0).any():
+    if (down & (x <= lower)).any() or (up & (x >= upper)).any():
         return 0.0
-    steps = np.concatenate([room_down / d[down], room_up / d[up]])
-    return float(min(BIG_STEP, steps.min())) if steps.size else BIG_STEP
+    steps = np.full(x.size, BIG_STEP)
+    np.divide(lower - x, d, out=steps, where=down)
+    np.divide(upper - x, d, out=steps, where=up)
+    return float(min(BIG_STEP, steps.min())) if x.size else BIG_STEP
 
 
 class _LineSearchFailed(Exception):

@@ -21,7 +21,7 @@ RANKS = [
     {"options", "checkpoint", "images", "colors", "plots", "copying"},
     {"vgg_weights", "ops", "vgg", "winograd", "pooling"},
     {"statistics", "losses", "objective"},
-    {"optimize", "adversarial"},
+    {"lbfgsb", "optimize", "adversarial"},
     {"schedule"},
     {"api"},
     {"compare", "batch", "bench"},
