@@ -194,7 +194,10 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
     dtm = -f1 / f2
     path = _Path(f1, f2, f2_org, p, c)
     tsum = t_prev = 0.0
-    left = int(moving.sum())
+    # a moving variable without a finite breakpoint (an overflowing ratio,
+    # a NaN gradient) never meets its bound: scipy's unbounded case
+    left = int(np.isfinite(breaks).sum())
+    bounded = left == int(moving.sum())
     for chunk in _in_order(breaks, left):
         while chunk.size:
             times = breaks[chunk]
@@ -213,7 +216,7 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
                 left -= done
                 tsum += times[done - 1] - t_prev
                 t_prev = times[done - 1]
-                if left == 0 and moving.all():
+                if left == 0 and bounded and moving.all():
                     return xcp, path.c, free  # every variable met a bound
             if stopped:
                 break
@@ -221,7 +224,7 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
         else:
             continue
         break
-    dtm = max(path.dtm if left else 0.0, 0.0)
+    dtm = max(path.dtm if left or not bounded else 0.0, 0.0)
     tsum += dtm
     xcp += tsum * d
     return xcp, path.c + dtm * path.p, free
@@ -240,7 +243,7 @@ def _in_order(breaks, left):
     batch = 64
     while left > 0:
         if batch >= left:
-            candidates = np.flatnonzero(breaks < np.inf)
+            candidates = np.flatnonzero(np.isfinite(breaks))
         else:
             candidates = np.argpartition(breaks, batch - 1)[:batch]
         candidates = candidates[np.argsort(breaks[candidates], kind="stable")]
@@ -316,13 +319,19 @@ def subspace_step(x, g, lower, upper, xcp, c, free, pairs, middle):
     theta = pairs.theta
     col = pairs.col
     active = ~free
-    # W_Z'W_Z from the full Gram matrices less the active rows' part
+    # W_Z'W_Z: the full Gram matrices less the active variables' part, or
+    # over the free variables where most are active (less cancellation)
     ix = np.array(pairs.order, int)
     idx = np.flatnonzero(active)
-    ya, sa = pairs.columns(idx)
-    yy = pairs.YY[np.ix_(ix, ix)] - ya @ ya.T
-    sy = pairs.SY[np.ix_(ix, ix)] - sa @ ya.T
-    ss_active = sa @ sa.T
+    ss = pairs.SS[np.ix_(ix, ix)]
+    if 2 * idx.size <= x.size:
+        ya, sa = pairs.columns(idx)
+        yy = pairs.YY[np.ix_(ix, ix)] - ya @ ya.T
+        sy = pairs.SY[np.ix_(ix, ix)] - sa @ ya.T
+        ss_active = sa @ sa.T
+    else:
+        yz, sz = pairs.columns(np.flatnonzero(free))
+        yy, sy, ss_active = yz @ yz.T, sz @ yz.T, ss - sz @ sz.T
     d_pairs = np.diag(pairs.SY[np.ix_(ix, ix)])
     lower_sy = np.tril(pairs.SY[np.ix_(ix, ix)], -1)
     a11 = np.diag(d_pairs) + yy / theta         # -K11, positive definite
@@ -341,8 +350,7 @@ def subspace_step(x, g, lower, upper, xcp, c, free, pairs, middle):
     h[active] = 0.0
     mc = middle @ c
     wzwz = np.block([[yy, theta * sy.T],
-                     [theta * sy, theta ** 2 * (
-                         pairs.SS[np.ix_(ix, ix)] - ss_active)]])
+                     [theta * sy, theta ** 2 * (ss - ss_active)]])
     v = pairs.products(h) + wzwz @ mc
     v1, v2 = v[:col], v[col:]
     u2 = _cho_solve(j22, v2 + k21 @ _cho_solve(j11, v1))
@@ -397,11 +405,13 @@ def fmin(func, x0, lower, upper, m=10, factr=1e7, pgtol=1e-5, maxfun=15000,
          maxiter=15000, maxls=20, callback=None):
     """Minimise ``func`` over the box ``lower <= x <= upper``.
 
-    A drop-in for :func:`scipy.optimize.fmin_l_bfgs_b` with every bound
-    given as two arrays: ``func(x) -> (f, g)`` for float64 ``x``; returns
-    ``(x, f, info)``, ``info`` with ``task`` (scipy's words), ``funcalls``,
-    ``nit`` and ``warnflag`` (0 converged, 1 a limit, 2 otherwise).
-    ``callback(x)`` runs after each iteration.
+    A drop-in for :func:`scipy.optimize.fmin_l_bfgs_b` where every variable
+    has two finite bounds (a box: scipy's other cases, a missing bound, are
+    not implemented), given as two arrays: ``func(x) -> (f, g)`` for
+    float64 ``x``; returns ``(x, f, info)``, ``info`` with ``task``
+    (scipy's words), ``funcalls``, ``nit`` and ``warnflag`` (0 converged, 1
+    a limit reached, 2 otherwise). ``callback(x)`` runs after each
+    iteration; raising StopIteration there ends the run.
 
     numpy's BLAS runs on one thread meanwhile (``func`` too): threaded BLAS
     products and LAPACK solves round differently on another number of
@@ -416,19 +426,30 @@ def _fmin(func, x0, lower, upper, m, factr, pgtol, maxfun, maxiter, maxls,
           callback):
     lower = np.asarray(lower, np.float64).ravel()
     upper = np.asarray(upper, np.float64).ravel()
+    if not (np.all(np.isfinite(lower)) and np.all(np.isfinite(upper))):
+        raise ValueError("every variable needs two finite bounds")
+    if np.any(lower > upper):
+        raise ValueError("a lower bound is above its upper bound")
+    if m < 1 or maxls < 1:
+        raise ValueError("m and maxls must be positive")
     x = np.clip(np.asarray(x0, np.float64).ravel(), lower, upper)
     pairs = Pairs.empty(m, x.size)
+    # the line search's state carries over from one search to the next, as
+    # in scipy (it matters only after dcsrch reports an input error)
+    search = np.zeros(2, np.intc), np.zeros(13)
     tol = factr * EPS
     func = _Evaluations(func)
     f, g = func(x)
     iterations = 0
 
-    def done(task, warn):
+    def done(task):
+        warn = (0 if task.startswith("CONVERGENCE") else
+                1 if func.count > maxfun or iterations >= maxiter else 2)
         return x, f, dict(task=task, funcalls=func.count, nit=iterations,
                           warnflag=warn, grad=g)
 
     if projected_gradient_norm(x, g, lower, upper) <= pgtol:
-        return done("CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL", 0)
+        return done("CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL")
     middle = None
     while True:
         try:
@@ -451,10 +472,10 @@ def _fmin(func, x0, lower, upper, m, factr, pgtol, maxfun, maxiter, maxls,
             if gd >= 0:
                 raise _LineSearchFailed()
             x_new, f_new, g_new, stp, gd_new = _line_search(
-                func, x, f, gd, d, z, stpmx, maxls)
+                func, x, f, gd, d, z, stpmx, maxls, search)
         except _LineSearchFailed:
             if pairs.col == 0:
-                return done("ABNORMAL_TERMINATION_IN_LNSRCH", 2)
+                return done("ABNORMAL_TERMINATION_IN_LNSRCH")
             pairs.clear()
             middle = None
             continue
@@ -462,17 +483,19 @@ def _fmin(func, x0, lower, upper, m, factr, pgtol, maxfun, maxiter, maxls,
         f_old, g_old = f, g
         x, f, g = x_new, f_new, g_new
         if callback is not None:
-            callback(x)
+            try:
+                callback(x)
+            except StopIteration:
+                return done("STOP: CALLBACK REQUESTED HALT")
         if iterations >= maxiter:
-            return done("STOP: TOTAL NO. of ITERATIONS REACHED LIMIT", 1)
+            return done("STOP: TOTAL NO. of ITERATIONS REACHED LIMIT")
         if func.count > maxfun:
             return done("STOP: TOTAL NO. of f AND g EVALUATIONS EXCEEDS "
-                        "LIMIT", 1)
+                        "LIMIT")
         if projected_gradient_norm(x, g, lower, upper) <= pgtol:
-            return done("CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL",
-                        0)
+            return done("CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL")
         if f_old - f <= tol * max(abs(f_old), abs(f), 1.0):
-            return done("CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH", 0)
+            return done("CONVERGENCE: REL_REDUCTION_OF_F_<=_FACTR*EPSMCH")
         y = g - g_old
         if stp == 1.0:
             dr, ddum, s = gd_new - gd, -gd, d
@@ -504,12 +527,12 @@ class _Evaluations:
         return self.f, self.g
 
 
-def _line_search(func, x, f, gd, d, z, stpmx, maxls):
+def _line_search(func, x, f, gd, d, z, stpmx, maxls, state):
     """The More-Thuente search from ``x`` along ``d`` (step 1 reaches
     ``z``): (x, f, g, step, g'd); _LineSearchFailed after ``maxls`` trial
-    points without an acceptable one."""
+    points without an acceptable one. ``state``: dcsrch's work arrays."""
     stp, task = 1.0, b"START"
-    isave, dsave = np.zeros(2, np.intc), np.zeros(13)
+    isave, dsave = state
     x_now, f_now, g_now, gd_now = x, f, None, gd
     trials = 0
     while True:

@@ -2,6 +2,7 @@
 on bounded test problems; the Cauchy path's chunked update against the
 step-by-step recurrences; the same bits on one BLAS thread or two."""
 import os
+import signal
 import subprocess
 import sys
 
@@ -108,16 +109,61 @@ def test_fixed_variables_stay_where_they_are():
     assert info["warnflag"] == 0
 
 
-def test_a_wrong_gradient_ends_like_scipys():
+@pytest.mark.parametrize("maxfun", [15000, 5])
+def test_a_wrong_gradient_ends_like_scipys(maxfun):
     # the gradient points uphill: every line search fails
     def uphill(x):
         return float(x @ x), -2 * x
     x0 = np.linspace(-0.5, 0.5, 20)
     (theirs, (_, _, info1)), (ours, (x2, _, info2)) = both(
-        (uphill, x0, -np.ones(20), np.ones(20)))
+        (uphill, x0, -np.ones(20), np.ones(20)), maxfun=maxfun)
     assert info2["task"] == info1["task"] == "ABNORMAL_TERMINATION_IN_LNSRCH"
     assert info2["funcalls"] == info1["funcalls"] == len(ours)
+    assert info2["warnflag"] == info1["warnflag"]
     np.testing.assert_array_equal(x2, x0)  # the start is kept
+
+
+def test_a_nan_gradient_ends_the_run():
+    # a gradient that turns NaN must not stall the Cauchy search (a
+    # breakpoint that is never reached)
+    def broken(x):
+        g = 2 * (x - 3)
+        if broken.calls > 2:
+            g[::3] = np.nan
+        broken.calls += 1
+        return float(np.sum((x - 3) ** 2)), g
+    broken.calls = 0
+    signal.alarm(60)
+    try:
+        lbfgsb.fmin(broken, np.zeros(30), -np.ones(30), np.ones(30),
+                    maxfun=50)
+    finally:
+        signal.alarm(0)
+
+
+@pytest.mark.parametrize("low, high", [(-np.inf, 1.0), (0.0, np.nan),
+                                       (1.0, 0.0)])
+def test_bounds_that_are_not_a_box_are_refused(low, high):
+    with pytest.raises(ValueError):
+        lbfgsb.fmin(lambda x: (float(x @ x), 2 * x), np.zeros(3),
+                    np.full(3, low), np.full(3, high))
+
+
+def test_a_search_passes_many_chunks_of_breakpoints(monkeypatch):
+    # the far targets' first Cauchy search passes more breakpoints than one
+    # chunk holds, and the result is still scipy's (above)
+    passed = []
+    follow = lbfgsb._Path.follow
+
+    def counting(self, dt, *args):
+        done, stopped = follow(self, dt, *args)
+        passed.append(done)
+        return done, stopped
+    monkeypatch.setattr(lbfgsb._Path, "follow", counting)
+    f, x0, low, high = far_targets(3, 5000)
+    lbfgsb.fmin(f, x0, low, high, m=10, maxiter=1)
+    assert sum(passed) > 2 * lbfgsb.FOLLOW_CHUNK
+    assert max(passed) == lbfgsb.FOLLOW_CHUNK
 
 
 def test_the_chunked_cauchy_path_follows_the_recurrences():
