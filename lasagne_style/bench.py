@@ -464,7 +464,7 @@ def _best_by(history, seconds):
     """The lowest loss of ``history`` evaluated within ``seconds``, and the
     number of evaluations by then."""
     done = [h["loss"] for h in history if h["time"] <= seconds]
-    return min(done), len(done)
+    return (min(done) if done else float("nan")), len(done)
 
 
 def _pairs_time(size, evals, pairs, runs=PAIRS_TIME_RUNS):

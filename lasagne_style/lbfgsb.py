@@ -191,7 +191,6 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
     f2_org = f2
     if col:
         f2 -= p @ (middle @ p)
-    dtm = -f1 / f2
     path = _Path(f1, f2, f2_org, p, c)
     tsum = t_prev = 0.0
     # a moving variable without a finite breakpoint (an overflowing ratio,

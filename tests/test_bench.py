@@ -94,3 +94,5 @@ def test_the_best_loss_by_a_time_counts_only_evaluations_done_by_then():
                dict(loss=4.0, time=3.0), dict(loss=1.0, time=4.5)]
     assert bench._best_by(history, 3.0) == (3.0, 3)
     assert bench._best_by(history, 4.5) == (1.0, 4)
+    loss, count = bench._best_by(history, 0.5)  # before the first one
+    assert np.isnan(loss) and count == 0
