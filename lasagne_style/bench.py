@@ -32,12 +32,14 @@ the PyTorch child doing one 64 px evaluation. Timings are printed, never
 asserted.
 
 ``--protocols``: ``objective`` runs every tool with scipy's default 10
-L-BFGS-B pairs (the objective alone); ``cli`` runs each with the pairs its
-users get (ours up to 30, the PyTorch reference 10). Instead of all that,
+L-BFGS-B pairs (the objective alone); ``cli`` runs each with the L-BFGS-B
+its users get (ours, :mod:`lasagne_style.lbfgsb`, keeping up to 30 pairs;
+the PyTorch reference scipy's with 10). Instead of all that,
 ``--optimiser`` prints, in this process, the seconds per evaluation spent
-in our objective and in scipy's L-BFGS-B; ``--pairs-time SIZE EVALS
+in our objective and in each L-BFGS-B; ``--pairs-time SIZE EVALS
 PAIRS...`` the loss that transfers and textures keeping each number of
-pairs reach in the time the first number takes for EVALS evaluations;
+pairs reach in the time the first number takes for EVALS evaluations, and
+``--lbfgsb-time SIZE EVALS`` the same for scipy's L-BFGS-B and ours;
 ``--multiscale SIZE LEVELS ITERS`` a coarse-to-fine run against a
 single-scale run given the same time.
 """
@@ -411,8 +413,9 @@ def _optimiser_share(sizes, evals=None):
     conversions), keeping 10 pairs and the pairs a run keeps: medians over
     the ``evals`` evaluations (default 20) that follow the first
     ``pairs + 2``, when the pairs are all in use; one process, after a
-    first short run that compiles. The losses of the two L-BFGS-B after
-    those evaluations show that they took the same steps."""
+    first short run that compiles. The last losses differ: on this float32
+    objective rounding makes the two part after a few dozen evaluations
+    (tests/test_lbfgsb.py shows the same steps on float64 problems)."""
     count = (evals or (0, 20))[1]
     print("seconds per evaluation once L-BFGS-B's pairs are all in use, "
           "medians: objective / L-BFGS-B and conversions (share)")
