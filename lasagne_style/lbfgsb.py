@@ -113,14 +113,18 @@ class Pairs:
         self.theta = self.YY[row, row] / sy
         self.order.append(row)
 
+    def grams(self):
+        """S'Y, S'S and Y'Y in ring order (col x col each)."""
+        ix = np.ix_(self.order, self.order)
+        return self.SY[ix], self.SS[ix], self.YY[ix]
+
     def middle(self):
         """The middle matrix M (2 col x 2 col, ring order); _Restart if
         theta S'S + L D^-1 L' is not positive definite."""
-        ix = np.array(self.order, int)
-        sy = self.SY[np.ix_(ix, ix)]
+        sy, ss, _ = self.grams()
         d = np.diag(sy)
         lower = np.tril(sy, -1)
-        t = self.theta * self.SS[np.ix_(ix, ix)] + (lower / d) @ lower.T
+        t = self.theta * ss + (lower / d) @ lower.T
         try:
             t_inv = np.linalg.inv(np.linalg.cholesky(t))
         except np.linalg.LinAlgError:
@@ -325,21 +329,16 @@ def subspace_step(x, g, lower, upper, xcp, c, free, pairs, middle):
     active = ~free
     # W_Z'W_Z: the full Gram matrices less the active variables' part, or
     # over the free variables where most are active (less cancellation)
-    ix = np.array(pairs.order, int)
     idx = np.flatnonzero(active)
-    ss = pairs.SS[np.ix_(ix, ix)]
+    sy_all, ss, yy_all = pairs.grams()
     if 2 * idx.size <= x.size:
         ya, sa = pairs.columns(idx)
-        yy = pairs.YY[np.ix_(ix, ix)] - ya @ ya.T
-        sy = pairs.SY[np.ix_(ix, ix)] - sa @ ya.T
-        ss_active = sa @ sa.T
+        yy, sy, ss_active = yy_all - ya @ ya.T, sy_all - sa @ ya.T, sa @ sa.T
     else:
         yz, sz = pairs.columns(np.flatnonzero(free))
         yy, sy, ss_active = yz @ yz.T, sz @ yz.T, ss - sz @ sz.T
-    d_pairs = np.diag(pairs.SY[np.ix_(ix, ix)])
-    lower_sy = np.tril(pairs.SY[np.ix_(ix, ix)], -1)
-    a11 = np.diag(d_pairs) + yy / theta         # -K11, positive definite
-    k21 = lower_sy - sy
+    a11 = np.diag(np.diag(sy_all)) + yy / theta   # -K11, positive definite
+    k21 = np.tril(sy_all, -1) - sy
     try:
         j11 = np.linalg.cholesky(a11)
         a11_inv_k12 = _cho_solve(j11, k21.T)
