@@ -18,7 +18,7 @@ from . import threads
 # Before any library reads them; not for every program of the environment
 # when the start-up .pth file imports us (the CLI and api set them).
 if not os.environ.get("_LASAGNE_STYLE_AT_STARTUP"):
-    threads.set_idle_defaults()
+    threads.set_env_defaults()
 
 from . import compat  # noqa: E402
 from .errors import UserError  # noqa: E402

@@ -14,7 +14,7 @@ threads at once; for runs in parallel use processes
 # ruff: noqa: E402  (the idle-thread settings go before numpy loads)
 from . import threads
 
-threads.set_idle_defaults()  # our runs only: see lasagne_style.threads
+threads.set_env_defaults()  # our runs only: see lasagne_style.threads
 
 import contextlib
 import functools

@@ -228,7 +228,7 @@ def _objective(tool, size):
     """``tool``'s objective at ``size``: (loss_and_grad, x0, bounds)."""
     if tool == "torch":
         # the reference runs with PyTorch's own thread defaults, not ours
-        threads.unset_idle_defaults()
+        threads.unset_env_defaults()
         return _torch(size)
     from . import compat
     compat.apply()

@@ -16,7 +16,7 @@ from .options import did_you_mean
 from .version import __version__
 from . import threads  # noqa: I001
 
-threads.set_idle_defaults()  # our runs only, before numpy loads its BLAS
+threads.set_env_defaults()  # our runs only, before numpy loads its BLAS
 
 
 class _Parser(argparse.ArgumentParser):

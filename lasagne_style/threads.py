@@ -1,4 +1,5 @@
-"""How idle threads wait: set before any thread pool starts.
+"""What libraries read from the environment when they load: how idle
+threads wait, and numpy's huge-page advice; set before they load.
 
 An evaluation alternates between two thread pools: OpenMP's (our fused
 Winograd and pooling ops, :mod:`lasagne_style.ops.winograd`,
@@ -11,12 +12,20 @@ libgomp for 300 000 spins (``OMP_WAIT_POLICY`` unset). On a machine with as
 many cores as threads, a pool that just finished spins on the cores the other
 pool needs.
 
-Letting idle threads sleep at once (:data:`IDLE_DEFAULTS`) lowered the
+Letting idle threads sleep at once (:data:`ENV_DEFAULTS`) lowered the
 seconds per evaluation at 256 and 512 px on a 2-core machine (measurements:
 docs/performance.md).
 
+**Huge pages.** numpy asks the kernel for transparent huge pages
+(``madvise``) on every large array. Where the kernel's ``defrag`` setting is
+``madvise`` (its default), each first touch of such an array may then wait
+for the kernel to compact memory: building the network's transformed filters
+(414 MB of new arrays) took 1.24-1.42 s with the advice and 0.64-0.68 s
+without, and a warm 64 px run 3.45 s against 2.93 s (docs/performance.md).
+``NUMPY_MADVISE_HUGEPAGE=0`` turns the advice off.
+
 Both libraries read these variables once, when they are loaded, so
-:func:`set_idle_defaults` runs first thing when the package, the CLI or the
+:func:`set_env_defaults` runs first thing when the package, the CLI or the
 API is imported, before numpy. When the start-up ``.pth`` file imports the
 package at interpreter start-up, it does not: those settings are for our
 runs, not for every Python program of the environment (the CLI and the API
@@ -36,32 +45,49 @@ thread count and use the threads the environment allows. Cost per
 evaluation: docs/performance.md.
 """
 import os
+import sys
 
-#: Thread-pool variables and the values this package sets unless the
-#: environment has them: idle threads sleep at once (``PASSIVE``) and
-#: OpenBLAS's after 2^4 cycles, its smallest timeout.
-IDLE_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+#: Variables read when a library loads, and the values this package sets
+#: unless the environment has them: idle threads sleep at once
+#: (``PASSIVE``), OpenBLAS's after 2^4 cycles (its smallest timeout), and
+#: numpy gives no huge-page advice.
+ENV_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4",
+                "NUMPY_MADVISE_HUGEPAGE": "0"}
 
 
-#: The names :func:`set_idle_defaults` put into ``os.environ`` in this
+#: The names :func:`set_env_defaults` put into ``os.environ`` in this
 #: process (not those the user set).
 set_here = []
 
 
-def set_idle_defaults(environ=None):
-    """Put :data:`IDLE_DEFAULTS` into ``environ`` (``os.environ``) where it
-    has no value of its own; returns the names set."""
+def set_env_defaults(environ=None):
+    """Put :data:`ENV_DEFAULTS` into ``environ`` (``os.environ``) where it
+    has no value of its own; returns the names set. numpy, if already
+    loaded (an API user imported it first), is told directly."""
     environ = os.environ if environ is None else environ
-    missing = [name for name in IDLE_DEFAULTS if name not in environ]
+    missing = [name for name in ENV_DEFAULTS if name not in environ]
     for name in missing:
-        environ[name] = IDLE_DEFAULTS[name]
+        environ[name] = ENV_DEFAULTS[name]
     if environ is os.environ:
         set_here.extend(missing)
+        if "NUMPY_MADVISE_HUGEPAGE" in missing and "numpy" in sys.modules:
+            _numpy_hugepage_advice(False)
     return missing
 
 
-def unset_idle_defaults():
-    """Take back from ``os.environ`` what :func:`set_idle_defaults` put
+def _numpy_hugepage_advice(enabled):
+    """What ``NUMPY_MADVISE_HUGEPAGE`` sets when numpy loads, for a numpy
+    already loaded (numpy's private switch; nothing if it has none)."""
+    numpy = sys.modules["numpy"]
+    core = getattr(numpy, "_core", None) or getattr(numpy, "core", None)
+    switch = getattr(getattr(core, "multiarray", None),
+                     "_set_madvise_hugepage", None)
+    if switch is not None:
+        switch(enabled)
+
+
+def unset_env_defaults():
+    """Take back from ``os.environ`` what :func:`set_env_defaults` put
     there, so that libraries loaded afterwards run with their own defaults
     (the benchmark's PyTorch reference). A value the user set stays."""
     while set_here:

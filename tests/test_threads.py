@@ -1,9 +1,12 @@
-"""lasagne_style.threads: idle-thread variables set before any library
-reads them, a value the user set wins, and OpenBLAS on one thread."""
+"""lasagne_style.threads: the variables libraries read when they load set
+before they load, a value the user set wins, numpy told directly when
+already loaded, and OpenBLAS on one thread."""
 import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 from lasagne_style import threads
 
@@ -14,13 +17,14 @@ import lasagne_style
 getenv = ctypes.CDLL(None).getenv
 getenv.restype = ctypes.c_char_p
 print(json.dumps({name: (getenv(name.encode()) or b"").decode()
-                  for name in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")}))
+                  for name in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT",
+                               "NUMPY_MADVISE_HUGEPAGE")}))
 """
 
 
 def _c_environment(script=SCRIPT, **env):
     base = {k: v for k, v in os.environ.items()
-            if k not in threads.IDLE_DEFAULTS}
+            if k not in threads.ENV_DEFAULTS}
     base.update(env, LASAGNE_STYLE_STARTUP="0")
     out = subprocess.run([sys.executable, "-c", script], env=base, check=True,
                          capture_output=True, text=True).stdout
@@ -29,21 +33,26 @@ def _c_environment(script=SCRIPT, **env):
 
 def test_importing_the_package_sets_the_defaults_in_the_c_environment():
     assert _c_environment() == {"OMP_WAIT_POLICY": "PASSIVE",
-                                "OPENBLAS_THREAD_TIMEOUT": "4"}
+                                "OPENBLAS_THREAD_TIMEOUT": "4",
+                                "NUMPY_MADVISE_HUGEPAGE": "0"}
 
 
 def test_a_value_the_user_set_wins():
-    seen = _c_environment(OMP_WAIT_POLICY="ACTIVE")
+    seen = _c_environment(OMP_WAIT_POLICY="ACTIVE",
+                          NUMPY_MADVISE_HUGEPAGE="1")
     assert seen == {"OMP_WAIT_POLICY": "ACTIVE",
-                    "OPENBLAS_THREAD_TIMEOUT": "4"}
+                    "OPENBLAS_THREAD_TIMEOUT": "4",
+                    "NUMPY_MADVISE_HUGEPAGE": "1"}
 
 
-def test_set_idle_defaults_fills_only_what_is_missing():
-    environ = {"OPENBLAS_THREAD_TIMEOUT": "10", "HOME": "/x"}
-    assert threads.set_idle_defaults(environ) == ["OMP_WAIT_POLICY"]
+def test_set_env_defaults_fills_only_what_is_missing():
+    environ = {"OPENBLAS_THREAD_TIMEOUT": "10", "HOME": "/x",
+               "NUMPY_MADVISE_HUGEPAGE": "1"}
+    assert threads.set_env_defaults(environ) == ["OMP_WAIT_POLICY"]
     assert environ == {"OPENBLAS_THREAD_TIMEOUT": "10", "HOME": "/x",
+                       "NUMPY_MADVISE_HUGEPAGE": "1",
                        "OMP_WAIT_POLICY": "PASSIVE"}
-    assert threads.set_idle_defaults(environ) == []
+    assert threads.set_env_defaults(environ) == []
 
 
 UNSET_SCRIPT = SCRIPT.replace(
@@ -51,20 +60,22 @@ UNSET_SCRIPT = SCRIPT.replace(
     "import sys, lasagne_style.bench\n"
     "from lasagne_style import threads\n"
     "assert 'numpy' not in sys.modules  # nothing has read them yet\n"
-    "threads.unset_idle_defaults()\n")
+    "threads.unset_env_defaults()\n")
 
 
 def test_the_benchmark_reference_can_take_the_defaults_back():
     assert _c_environment(script=UNSET_SCRIPT) == {
-        "OMP_WAIT_POLICY": "", "OPENBLAS_THREAD_TIMEOUT": ""}
+        "OMP_WAIT_POLICY": "", "OPENBLAS_THREAD_TIMEOUT": "",
+        "NUMPY_MADVISE_HUGEPAGE": ""}
     assert _c_environment(script=UNSET_SCRIPT, OMP_WAIT_POLICY="ACTIVE") == {
-        "OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": ""}
+        "OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "",
+        "NUMPY_MADVISE_HUGEPAGE": ""}
 
 
 def _startup_environment(script):
     """What a program of the venv sees, with the start-up file active."""
     base = {k: v for k, v in os.environ.items()
-            if k not in threads.IDLE_DEFAULTS and k != "LASAGNE_STYLE_STARTUP"}
+            if k not in threads.ENV_DEFAULTS and k != "LASAGNE_STYLE_STARTUP"}
     out = subprocess.run([sys.executable, "-c", script], env=base,
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -74,18 +85,43 @@ def test_the_start_up_file_keeps_them_out_of_other_programs():
     from lasagne_style import compat
 
     if not os.path.exists(compat.startup_file_path()):
-        import pytest
         pytest.skip("no start-up file in this environment (make setup)")
     plain = SCRIPT.replace("import lasagne_style\n",
                            "import sys\n"
                            "assert 'lasagne_style' in sys.modules\n")
     assert _startup_environment(plain) == {"OMP_WAIT_POLICY": "",
-                                           "OPENBLAS_THREAD_TIMEOUT": ""}
+                                           "OPENBLAS_THREAD_TIMEOUT": "",
+                                           "NUMPY_MADVISE_HUGEPAGE": ""}
     for module in ("lasagne_style.api", "lasagne_style.cli"):
         ours = SCRIPT.replace("import lasagne_style\n",
                               "import %s\n" % module)
         assert _startup_environment(ours) == {
-            "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+            "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4",
+            "NUMPY_MADVISE_HUGEPAGE": "0"}
+
+
+HUGEPAGE_SCRIPT = """
+import numpy
+{first}
+import lasagne_style.api
+print(numpy.core.multiarray._get_madvise_hugepage())
+"""
+
+
+@pytest.mark.parametrize("env, expected", [({}, "False"),
+                                           ({"NUMPY_MADVISE_HUGEPAGE": "1"},
+                                            "True")])
+def test_numpy_loaded_first_is_told_directly_unless_the_user_chose(
+        env, expected):
+    base = {k: v for k, v in os.environ.items()
+            if k not in threads.ENV_DEFAULTS}
+    base.update(env, LASAGNE_STYLE_STARTUP="0")
+    # numpy's default (advice on) before the package is imported
+    script = HUGEPAGE_SCRIPT.format(
+        first="assert numpy.core.multiarray._get_madvise_hugepage()")
+    out = subprocess.run([sys.executable, "-c", script], env=base,
+                         check=True, capture_output=True, text=True).stdout
+    assert out.split()[-1] == expected
 
 
 def test_blas_on_one_thread_sets_openblas_to_one_thread():
