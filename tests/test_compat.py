@@ -1,4 +1,5 @@
 """The compatibility fixes: Theano flags, BLAS linkage, Lasagne import."""
+import json
 import tempfile
 
 import numpy as np
@@ -205,3 +206,53 @@ def test_a_home_that_cannot_hold_a_directory_gets_the_temporary_cache():
     with pytest.warns(UserWarning, match="is not writable"):
         flags = compat.compile_cache_flags("", home="/proc/nohome")
     assert flags["base_compiledir"].startswith(tempfile.gettempdir())
+
+
+@pytest.fixture
+def march_check(tmp_path, monkeypatch):
+    """Fix 15's wrapper around a stand-in for Theano's check, which counts
+    its calls and passes unless the flags contain '-mbad'; the record in
+    ``tmp_path``."""
+    from theano.gof import cmodule
+
+    from lasagne_style.compat import compiling
+    calls = []
+
+    def check(flags):
+        calls.append(list(flags))
+        return "-mbad" not in flags, True
+
+    monkeypatch.setattr(cmodule, "try_march_flag", check)
+    monkeypatch.setattr(compiling, "march_record",
+                        lambda: str(tmp_path / "march.json"))
+    compiling._remember_march_checks()
+    return cmodule.try_march_flag, calls, tmp_path / "march.json"
+
+
+def test_a_passed_march_check_is_not_run_again(march_check):
+    check, calls, record = march_check
+    assert check(["-march=x"]) == (True, True)
+    assert check(["-march=x"]) == (True, True)
+    assert calls == [["-march=x"]]
+    assert check(["-march=y"]) == (True, True)  # other flags: checked
+    assert calls == [["-march=x"], ["-march=y"]]
+    assert len(json.loads(record.read_text())) == 2
+
+
+def test_a_failed_march_check_is_run_again(march_check):
+    check, calls, record = march_check
+    assert check(["-mbad"]) == (False, True)
+    assert check(["-mbad"]) == (False, True)
+    assert len(calls) == 2 and not record.exists()
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"a": 1}', '["x"]',
+                                     '[' + '"' + "0" * 64 + '", 3]'])
+def test_a_march_record_that_does_not_parse_is_ignored(march_check,
+                                                       content):
+    check, calls, record = march_check
+    record.write_text(content)
+    assert check(["-march=x"]) == (True, True)
+    assert calls == [["-march=x"]]
+    assert check(["-march=x"]) == (True, True)
+    assert calls == [["-march=x"]]

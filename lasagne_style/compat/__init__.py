@@ -68,6 +68,12 @@ Other people's old code (docs/legacy.md), one module each:
     ``TransposedConv2DLayer``, ``elu``, ``adamax``... and 0.2's options of
     0.1's classes), at 0.2's import paths.
 
+Theano, once imported, again:
+
+15. **Warm start: the -march check** (:mod:`.compiling`): Theano's
+    compile-and-run test of its ``-march`` flags, in every process, is
+    remembered once it passed, per compiler, flags and processor.
+
 Our Theano flags are placed *before* the user's ``THEANO_FLAGS``: Theano lets a
 later key win, so anything the user sets still overrides them (except the
 fixes of 12, which must).
