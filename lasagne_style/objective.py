@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from . import statistics, threads, vgg
+from .ops.winograd import filters_in_background
 from .config import blend_weights
 from .losses import as_matrix, content_loss, num_positions, total_variation
 
@@ -84,7 +85,21 @@ class Objective:
                                else ())
         self.style_layers = config.style_layers
         self.regions = config.regions
-        x = T.tensor4("x")
+        # the filter transforms run on a worker thread meanwhile
+        with filters_in_background():
+            outputs = self._compile(params, config, convolution,
+                                    keep_buffers)
+        first, self._subsets = 0, {}
+        for name, values in outputs.items():
+            self._subsets[name] = list(range(first, first + len(values)))
+            first += len(values)
+        self._describe_weighted = None
+        self.set_weights(config)
+
+    def _compile(self, params, config, convolution, keep_buffers):
+        """Build the network and the loss graph; compile the function;
+        returns its outputs by subset name."""
+        x = self._x = T.tensor4("x")
         net = vgg.build(params, config.deepest_layer, input_var=x,
                         convolution=convolution, tileable=config.tileable)
         names = sorted(set(self.content_layers + self.style_layers),
@@ -152,12 +167,7 @@ class Objective:
             [x], sum(outputs.values(), []),
             mode=theano.compile.get_default_mode().clone(
                 link_kwargs=dict(allow_gc=not keep_buffers)))
-        first, self._subsets = 0, {}
-        for name, values in outputs.items():
-            self._subsets[name] = list(range(first, first + len(values)))
-            first += len(values)
-        self._x, self._describe_weighted = x, None
-        self.set_weights(config)
+        return outputs
 
     def set_weights(self, config):
         """Use the weights of ``config`` (same layers as at construction)."""

@@ -2,8 +2,11 @@
 independent computations: numpy cross-correlation (tests/reference.py),
 Theano's own conv2d, the adjoint identity and finite differences. No
 timings."""
+import sys
+
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import reference
 from lasagne_style.ops import winograd as w
@@ -78,9 +81,13 @@ def test_filter_transform_in_blocks_has_the_bits_of_one_product(
     assert got.dtype == np.float32 and got.shape == ((m + 2) ** 2, 5, 6)
     np.testing.assert_allclose(got, expected.reshape(got.shape), rtol=1e-6,
                                atol=1e-7)
-    whole = np.einsum("ak,kn->an", np.kron(G, G), W.astype(np.float64)
-                      .transpose(2, 3, 0, 1).reshape(9, -1), optimize=False)
+    with threadpool_limits(1, "blas"):
+        whole = np.kron(G, G) @ W.astype(np.float64).transpose(
+            2, 3, 0, 1).reshape(9, -1)
     assert np.array_equal(got, whole.astype(np.float32).reshape(got.shape))
+    out = np.full(got.shape, np.nan, np.float32)
+    assert w.transform_filters_m(W, m, out=out) is out
+    assert np.array_equal(out, got)
 
 
 @pytest.mark.parametrize("m", [2, 4])
@@ -216,3 +223,37 @@ def test_unfused_transforms_and_their_adjoints(rng):
     z = rng.randn(*Y.shape).astype(np.float32)
     assert np.vdot(Y, z) == pytest.approx(
         np.vdot(V, w.output_transform_adjoint(z)), rel=1e-4)
+
+
+def _layer(W):
+    from lasagne.layers import InputLayer
+    return w.WinogradConv3x3Layer(InputLayer((1, W.shape[1], None, None)),
+                                  W.shape[0], W=W,
+                                  b=np.zeros(W.shape[0], np.float32))
+
+
+def test_filters_in_background_are_those_computed_at_once(rng):
+    W = rng.randn(5, 3, 3, 3).astype(np.float32)
+    interval = sys.getswitchinterval()
+    with w.filters_in_background():
+        with w.filters_in_background():  # nested: the outer one waits
+            inner = _layer(W)
+        outer = _layer(W)
+    assert sys.getswitchinterval() == interval
+    at_once = _layer(W)
+    for layer in (inner, outer):
+        assert np.array_equal(layer.U.get_value(), at_once.U.get_value())
+        assert np.array_equal(layer.U_adjoint.get_value(),
+                              at_once.U_adjoint.get_value())
+    assert at_once.U_adjoint.get_value().shape == (36, 3, 5)
+
+
+def test_an_error_of_the_worker_is_raised_on_leaving(rng, monkeypatch):
+    def fail(*args):
+        raise MemoryError("no room for the filters")
+
+    monkeypatch.setattr(w, "transform_filters_m", fail)
+    with pytest.raises(MemoryError, match="no room"):
+        with w.filters_in_background():
+            _layer(rng.randn(2, 2, 3, 3).astype(np.float32))
+    assert w._background is None

@@ -55,8 +55,8 @@ Design choices (measurements: docs/performance.md):
   if set (so ``OPENBLAS_NUM_THREADS=1`` keeps a process on one core, as
   ``make compare`` expects), else the cores.
 * The same bytes on any thread count: the blocks do not depend on it, every
-  sgemm runs on one thread, and the filter transform is computed by numpy's
-  own loops, not a (threaded) BLAS gemm (tests/test_reproducibility.py).
+  sgemm runs on one thread, and so does the filter transform's gemm
+  (tests/test_reproducibility.py).
 
 Code: the C is in ``c/winograd_fused.c`` and ``c/winograd_unfused.c`` (read
 at import by :mod:`.c_sources`), the numpy side (transform matrices,
@@ -64,7 +64,18 @@ filter transform, unfused transforms, the float64 reference) in
 :mod:`.winograd_reference`, whose names this module re-exports. Shapes:
 images are (N, C, H, W); sizes that are not multiples of m are padded with
 zeros and cropped.
+
+**Filter transforms on a worker thread.** Inside
+:func:`filters_in_background` (the objective compiles its function in
+it), each layer's two transforms are computed on one worker thread into
+arrays the layer's shared variables already hold, while the caller's
+thread builds, optimises and links the graph (pure Python: the gemms of
+the transform let go of the GIL). Leaving the context waits for them.
+Start-up figures: docs/performance.md.
 """
+import concurrent.futures
+import contextlib
+import sys
 import zlib
 
 import numpy as np
@@ -82,6 +93,7 @@ from .winograd_reference import (A_T, A_T4, B_T, B_T4, G, G4, TRANSFORMS,
 
 __all__ = [
     "FUSED", "BLOCK_BYTES", "MIN_TILES", "WinogradConv3x3Layer",
+    "filters_in_background",
     "FusedCorrelation", "FusedCorrelationGrad", "correlate3x3",
     "correlate3x3_same", "InputTransform", "InputTransformAdjoint",
     "OutputTransform", "OutputTransformAdjoint",
@@ -228,6 +240,57 @@ def _fixed(array):
     return theano.shared(np.asarray(array, theano.config.floatX), borrow=True)
 
 
+#: While :func:`filters_in_background` runs: its worker and the futures of
+#: the transforms handed to it.
+_background = None
+#: Python's thread switch interval meanwhile: the worker waits for the GIL
+#: between its gemms up to this long, instead of the default 5 ms.
+SWITCH_INTERVAL = 5e-4
+
+
+@contextlib.contextmanager
+def filters_in_background():
+    """Inside, :class:`WinogradConv3x3Layer` computes its filter transforms
+    on one worker thread (see the module docstring); on leaving, waits for
+    them and raises the first error. Nothing may evaluate the layers'
+    outputs inside. Nested: the outermost waits."""
+    global _background
+    if _background is not None:
+        yield
+        return
+    futures = []
+    interval = sys.getswitchinterval()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        _background = pool, futures
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+        try:
+            yield
+        finally:  # the pool's exit waits for the worker
+            _background = None
+            sys.setswitchinterval(interval)
+    for future in futures:
+        future.result()
+
+
+def _transform(W, m, adjoint=False):
+    """The shared variable of ``transform_filters_m(W, m)`` (of the
+    adjoint filters if ``adjoint``): filled on the worker thread inside
+    :func:`filters_in_background`, at once outside it."""
+    W = np.asarray(W)
+
+    def compute(out=None):
+        return transform_filters_m(adjoint_filters(W) if adjoint else W, m,
+                                   out)
+
+    if _background is None or theano.config.floatX != "float32":
+        return _fixed(compute())
+    pool, futures = _background
+    shape = ((m + 2) ** 2,) + (W.shape[1::-1] if adjoint else W.shape[:2])
+    out = np.empty(shape, np.float32)
+    futures.append(pool.submit(compute, out))
+    return _fixed(out)
+
+
 class WinogradConv3x3Layer(Conv2DLayer):
     """Lasagne's Conv2DLayer (3x3, pad 1, stride 1) with fixed numpy weights
     ``W``, computed by Winograd's algorithm instead of Theano's CorrMM: by
@@ -242,9 +305,8 @@ class WinogradConv3x3Layer(Conv2DLayer):
             **kwargs)
         self.fused = FUSED if fused is None else fused
         if self.fused:
-            self.U = _fixed(transform_filters_m(W, self.fused))
-            self.U_adjoint = _fixed(transform_filters_m(adjoint_filters(W),
-                                                        self.fused))
+            self.U = _transform(W, self.fused)
+            self.U_adjoint = _transform(W, self.fused, adjoint=True)
         else:
             self.U = _fixed(transform_filters(W))
 

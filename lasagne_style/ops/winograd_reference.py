@@ -5,8 +5,8 @@
   :data:`A_T`) and F(4x4, 3x3) (:data:`B_T4`, :data:`G4`, :data:`A_T4`),
   by tile size in :data:`TRANSFORMS`;
 - the filter transform ``U = G g Gᵀ`` (:func:`transform_filters_m`), which
-  the layers compute once, in float64, by numpy's own loops (not a BLAS
-  gemm, so that the filters are the same bits on any thread count), and
+  the layers compute once, in float64, by a gemm on one BLAS thread (so
+  that the filters are the same bits on any thread count), and
   the transposed, flipped filters of the input gradient
   (:func:`adjoint_filters`);
 - the unfused F(2x2, 3x3) input and output transforms and their adjoints
@@ -153,27 +153,31 @@ TRANSFORMS = {2: (B_T.astype(np.float64), G.astype(np.float64),
               4: (B_T4, G4, A_T4)}
 
 
-def transform_filters_m(W, m):
+def transform_filters_m(W, m, out=None):
     """U = G g Gᵀ of F(m x m, 3x3) for every (output, input) channel pair of
     ``W`` (C_out, C_in, 3, 3): float32 (alpha², C_out, C_in), alpha = m + 2,
-    computed in float64."""
+    computed in float64; written into ``out`` if given (float32, C order)."""
+    from threadpoolctl import threadpool_limits
+
     G_m = TRANSFORMS[m][1]
     W = np.asarray(W)
     kron = np.kron(G_m, G_m)
-    flat = W.transpose(2, 3, 0, 1).reshape(9, -1)
-    U = np.empty((kron.shape[0], flat.shape[1]), np.float32)
-    # one product: U[a*alpha + b] = sum_kl (G ⊗ G)[a*alpha + b, 3k + l] W[kl],
-    # faster than einsum("ak,oikl,bl->aboi"). By numpy's own loops, not a
-    # BLAS gemm: a threaded gemm rounds differently on other thread counts,
-    # and the float32 filters (so every result) would then depend on
-    # OPENBLAS_NUM_THREADS (measurements: docs/performance.md). In blocks of
-    # FILTER_BLOCK pairs, so that the float64 temporaries stay in the cache
-    # and are allocated once: faster in a fresh process, the same bits
-    for start in range(0, flat.shape[1], FILTER_BLOCK):
-        block = flat[:, start:start + FILTER_BLOCK].astype(np.float64)
-        U[:, start:start + FILTER_BLOCK] = np.einsum(
-            "ak,kn->an", kron, block, optimize=False)
-    return U.reshape((-1,) + W.shape[:2])
+    flat = W.transpose(2, 3, 0, 1).reshape(9, -1).astype(np.float64)
+    if out is None:
+        out = np.empty((kron.shape[0],) + W.shape[:2], np.float32)
+    U = out.reshape(kron.shape[0], flat.shape[1])
+    # U[a*alpha + b] = sum_kl (G ⊗ G)[a*alpha + b, 3k + l] W[kl]: one gemm
+    # per block of FILTER_BLOCK pairs (float64 temporaries that stay in the
+    # cache), on one BLAS thread: a threaded gemm rounds differently on
+    # other thread counts, and the float32 filters, so every result, would
+    # depend on OPENBLAS_NUM_THREADS. A gemm rather than numpy's einsum
+    # loops: faster, and it lets go of the GIL, so the transforms can run
+    # while Theano compiles (measurements: docs/performance.md).
+    with threadpool_limits(1, "blas"):
+        for start in range(0, flat.shape[1], FILTER_BLOCK):
+            U[:, start:start + FILTER_BLOCK] = np.matmul(
+                kron, flat[:, start:start + FILTER_BLOCK])
+    return out
 
 
 def adjoint_filters(W):
