@@ -172,8 +172,12 @@ class Pairs:
 def projected_gradient_norm(x, g, lower, upper):
     """Infinity norm of the projected gradient (scipy's stopping measure)."""
     # x is in the box, so |P(g)_i| = min(|g_i|, the room on g's side)
-    room = np.where(g < 0, upper - x, x - lower)
-    return float(np.max(np.minimum(np.abs(g), room))) if x.size else 0.0
+    if not x.size:
+        return 0.0
+    room = np.where(g < 0, upper, lower)
+    room -= x
+    np.abs(room, out=room)
+    return float(np.minimum(np.abs(g), room, out=room).max())
 
 
 def cauchy_point(x, g, lower, upper, pairs, middle):
@@ -181,19 +185,24 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
     the variables that did not meet a bound on the way."""
     col = pairs.col
     # at a bound with the gradient pushing out, or l = u: fixed
-    fixed = np.where(x <= lower, g >= 0, (x >= upper) & (g <= 0))
+    fixed = (x <= lower) & (g >= 0)
+    fixed |= (x >= upper) & (g <= 0)
     fixed |= lower == upper
     free = ~fixed
-    d = np.where(fixed, 0.0, -g)
+    d = -g
+    d[fixed] = 0.0
     moving = d != 0
     xcp = x.copy()
     c = np.zeros(2 * col)
     if not moving.any():
         return xcp, c, free
-    # where each moving variable meets its bound (t = room / |g|)
-    breaks = np.full(x.size, np.inf)
-    np.divide(x - lower, g, out=breaks, where=d < 0)
-    np.divide(upper - x, d, out=breaks, where=d > 0)
+    # where each moving variable meets its bound: (bound ahead - x) / d,
+    # scipy's (x - l) / g or (u - x) / d to the bit; none where d = 0
+    breaks = np.where(d < 0, lower, upper)
+    breaks -= x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        breaks /= d
+    breaks[~moving] = np.inf
     f1 = -_dot(d, d)
     p = pairs.products(d) if col else np.zeros(0)
     f2 = -pairs.theta * f1
@@ -206,7 +215,10 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
     # a NaN gradient) never meets its bound: scipy's unbounded case
     left = int(np.isfinite(breaks).sum())
     bounded = left == int(moving.sum())
-    for chunk in _in_order(breaks, left):
+    # the model's minimum before the first breakpoint: nothing to sort
+    # (follow() would stop there too, by the same comparison)
+    first = float(np.fmin.reduce(breaks))
+    for chunk in _in_order(breaks, left if not path.dtm < first else 0):
         while chunk.size:
             times = breaks[chunk]
             db = d[chunk]
@@ -349,7 +361,10 @@ def subspace_step(x, g, lower, upper, xcp, c, free, pairs, middle):
     # the reduced gradient r = Z'(h + W M c), h = -g - theta (x^c - x)
     # (= -Z'(g + B (x^c - x))); W_Z'r through W_Z'W_Z, so that S and Y are
     # read twice: for W'Z'h and for d
-    h = -(g + theta * (xcp - x))
+    h = xcp - x
+    h *= theta
+    h += g
+    np.negative(h, out=h)
     h[active] = 0.0
     mc = middle @ c
     wzwz = np.block([[yy, theta * sy.T],
@@ -359,9 +374,12 @@ def subspace_step(x, g, lower, upper, xcp, c, free, pairs, middle):
     u2 = _cho_solve(j22, v2 + k21 @ _cho_solve(j11, v1))
     u1 = _cho_solve(j11, k21.T @ u2 - v1)
     # d = (r + W_Z K^-1 W_Z'r / theta) / theta on the free variables
-    d = (h + pairs.combine(mc + np.concatenate([u1, u2]) / theta)) / theta
+    d = pairs.combine(mc + np.concatenate([u1, u2]) / theta)
+    d += h
+    d /= theta
     d[active] = 0.0
-    z = np.clip(xcp + d, lower, upper)
+    z = xcp + d
+    np.clip(z, lower, upper, out=z)
     hit = free & ((z == lower) | (z == upper))
     if not hit.any() or _dot(z - x, g) <= 0:
         return z
@@ -391,13 +409,16 @@ def _cho_solve(j, b):
 def max_step(x, d, lower, upper):
     """The largest step along ``d`` that stays in the box (at most
     BIG_STEP; 0 if a variable at a bound points out)."""
-    down, up = d < 0, d > 0
-    if (down & (x <= lower)).any() or (up & (x >= upper)).any():
-        return 0.0
-    steps = np.full(x.size, BIG_STEP)
-    np.divide(lower - x, d, out=steps, where=down)
-    np.divide(upper - x, d, out=steps, where=up)
-    return float(min(BIG_STEP, steps.min())) if x.size else BIG_STEP
+    if not x.size:
+        return BIG_STEP
+    # (bound ahead - x) / d: where d = 0 it is +inf or NaN (x at its upper
+    # bound), which fmin skips; a variable at a bound pointing out gives 0
+    steps = np.where(d < 0, lower, upper)
+    steps -= x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steps /= d
+    step = float(np.fmin.reduce(steps))
+    return 0.0 if step <= 0 else min(BIG_STEP, step)
 
 
 class _LineSearchFailed(Exception):
