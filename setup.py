@@ -96,6 +96,6 @@ setup(
     },
     cmdclass={"build_py": BuildWithStartupFile},
     entry_points={"console_scripts": [
-        "lasagne-style = lasagne_style.cli:main",
+        "lasagne-style = lasagne_style.cli:console",
     ]},
 )

@@ -4,8 +4,15 @@ export-weights``, a thin layer over :mod:`lasagne_style.api`.
 Mistakes the user can fix (a missing file, a bad number) are reported as one
 line on stderr with exit status 2. Ctrl-C or SIGTERM during a run keeps the
 best image so far (written to the output path) and exits with 130.
+
+The command (:func:`console`) leaves without tearing the interpreter down:
+once :func:`main` returns, the exit handlers run (Theano's cache clean-up
+among them) and the output streams are flushed, then the process ends
+(``os._exit``). Tearing down Theano's graphs and modules object by object
+took about 0.3 s of every run, for memory the system frees at once anyway.
 """
 import argparse
+import atexit
 import os
 import sys
 import warnings
@@ -292,5 +299,20 @@ def main(argv=None):
         return EXIT_INTERRUPTED
 
 
+def console(argv=None):
+    """The ``lasagne-style`` command: :func:`main`, then the exit handlers,
+    flushed output and the end of the process (see the module docstring).
+    """
+    code = main(argv)
+    code = 0 if code is None else code if isinstance(code, int) else 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe: nothing more can reach it
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -317,3 +317,35 @@ def test_info_reads_a_pipe_once(tmp_path):
          % (sys.executable, out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "seed: 0" in proc.stdout
+
+
+CONSOLE = """
+import atexit, sys
+from lasagne_style import cli
+atexit.register(lambda: print("exit handler ran"))
+cli.console(sys.argv[1:])
+print("not reached")
+"""
+
+
+@pytest.mark.parametrize("argv, code", [(["info", "cork.png"], 2),
+                                        (["info", "missing.png"], 2)])
+def test_the_command_runs_exit_handlers_and_keeps_output_and_code(argv,
+                                                                  code):
+    argv = [sample(a) if a == "cork.png" else a for a in argv]
+    done = subprocess.run([sys.executable, "-c", CONSOLE] + argv,
+                          capture_output=True, text=True)
+    assert done.returncode == code
+    assert done.stdout == "exit handler ran\n"
+    assert done.stderr.startswith("lasagne-style: error: ")
+    assert done.stderr.count("\n") == 1
+
+
+def test_the_command_flushes_its_output_on_success():
+    image = os.path.join(ROOT, "docs", "demo_texture.png")
+    done = subprocess.run([sys.executable, "-c", CONSOLE, "info", image],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[0] == "finished: yes" and lines[-1] == "exit handler ran"
+    assert json.loads(lines[1].split(": ", 1)[1])["command"] == "texture"

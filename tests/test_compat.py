@@ -1,5 +1,8 @@
 """The compatibility fixes: Theano flags, BLAS linkage, Lasagne import."""
 import json
+import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -256,3 +259,39 @@ def test_a_march_record_that_does_not_parse_is_ignored(march_check,
     assert calls == [["-march=x"]]
     assert check(["-march=x"]) == (True, True)
     assert calls == [["-march=x"]]
+
+
+DEFERRED_SCRIPT = """
+import sys
+import numpy as np
+import lasagne_style.api  # imports Theano and Lasagne
+loaded = type(sys.modules["scipy.stats"]).__name__ != "_LazyModule"
+print("signal" if "scipy.signal" in sys.modules else "-",
+      "stats" if loaded else "-")
+import theano
+import theano.tensor as T
+from theano.tensor.nnet import conv
+x, w, v = T.tensor4(), T.tensor4(), T.vector()
+f = theano.function([x, w, v], [conv.conv2d(x, w), T.chi2sf(v, 2)],
+                    mode="FAST_COMPILE")  # Python code: scipy's functions
+a = np.arange(30, dtype="float32").reshape(1, 1, 5, 6)
+b = np.array([[[[1, 2, 0], [0, -1, 3], [2, 0, 1]]]], "float32")
+y, p = f(a, b, np.array([1.0, 3.0], "float32"))
+print(y.ravel().tolist(), p.tolist())
+"""
+
+
+def test_scipy_modules_for_theano_fallbacks_load_when_first_used():
+    out = subprocess.run([sys.executable, "-c", DEFERRED_SCRIPT],
+                         capture_output=True, text=True, check=True,
+                         env=dict(os.environ, LASAGNE_STYLE_STARTUP="0")
+                         ).stdout.splitlines()
+    assert out[0] == "- -"  # neither loaded with Theano
+    conved, p = map(json.loads, out[1].replace("] [", "]\n[").split("\n"))
+    a = np.arange(30, dtype=np.float64).reshape(5, 6)
+    k = np.array([[1, 2, 0], [0, -1, 3], [2, 0, 1]], np.float64)[::-1, ::-1]
+    expected = [sum(a[i + u, j + v] * k[u, v] for u in range(3)
+                    for v in range(3)) for i in range(3) for j in range(4)]
+    assert conved == pytest.approx(expected)
+    # chi-square survival function, 2 degrees of freedom: exp(-x / 2)
+    assert p == pytest.approx(np.exp([-0.5, -1.5]), rel=1e-6)

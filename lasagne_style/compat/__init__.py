@@ -19,6 +19,10 @@ Theano, before it is imported (:func:`theano_flags`):
 2. **Compile cache** (:mod:`.compiledir`): when ``~/.theano`` cannot be
    created or written, Theano's cache moves to the temporary directory, with
    a warning, instead of a long traceback.
+16. **scipy's modules for Theano's Python fallbacks on first use**
+    (:mod:`.deferred`): ``scipy.stats`` and ``scipy.signal``, which Theano
+    imports as it loads (0.2-0.3 s of every start), load when something
+    first uses them.
 
 Theano, once imported:
 
@@ -90,7 +94,7 @@ import os
 import sys
 import warnings
 
-from . import lasagne01
+from . import deferred, lasagne01
 # what is used here, and (re-exported) the names this module had before
 # its fixes moved to modules of their own
 from .blas import (  # noqa: F401
@@ -104,7 +108,8 @@ from .startup import (  # noqa: F401
     STARTUP_FILE, STARTUP_LINE, startup_file_path)
 
 RECURSION_LIMIT = 20000
-_state = {"theano": False, "lasagne": False, "dnn_notice": False}
+_state = {"theano": False, "lasagne": False, "dnn_notice": False,
+          "loading_theano": False}
 blas_library = None  # path of the BLAS Theano links against, or None
 # Lasagne layer classes of fixes 8 and 9, set by apply()
 Conv2DLayer = Conv2DDNNLayer = Pool2DDNNLayer = MaxPool2DDNNLayer = None
@@ -162,6 +167,7 @@ def _configure_theano():
 
 def _patch_theano():
     from . import compiling, scan, theano_api
+    _state["loading_theano"] = False  # Theano's modules have run
     theano_api.install()
     compiling.install()
     scan.install()
@@ -219,7 +225,12 @@ class ImportHook:
             return self._find_submodule(name, path)
         if name == "theano" and not _state["theano"]:
             _configure_theano()
+            _state["loading_theano"] = True
             return self._patched(name, path, _patch_theano)
+        if _state["loading_theano"] and name == deferred.LAZY:
+            return deferred.lazy_spec(name, path)
+        if _state["loading_theano"] and name == deferred.REFUSED:
+            raise ImportError("deferred by lasagne_style.compat (fix 16)")
         if name == "lasagne" and not _state["lasagne"]:
             import theano  # noqa: F401  (patched first, through this hook)
             return self._patched(name, path, _patch_lasagne)

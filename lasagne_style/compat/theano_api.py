@@ -11,7 +11,8 @@
   ``sigtools._convolve2d``, which scipy 1.8 made private modules and 1.11 no
   longer forwards; Theano then refuses ("requires the python package for
   scipy.signal"). We give Theano's modules the names from scipy's new
-  locations.
+  locations, imported when first called (fix 16 keeps scipy.signal from
+  loading with Theano).
 * **``OpFromGraph`` gradient overrides.** Code of Theano 0.7/0.8 (the 2015
   saliency-map recipe's guided backpropagation among it) overrides an
   ``OpFromGraph``'s gradient by assigning ``op.grad = f`` or by subclassing
@@ -70,20 +71,29 @@ def install_downsample_module():
 
 def restore_scipy_signal_names():
     """Give Theano's convolution modules the scipy names they failed to
-    import; True when they now have them."""
+    import, as functions that import scipy.signal when first called (fix
+    16); True when they now have them."""
+    import importlib.util
+
+    from theano.tensor.nnet import abstract_conv, conv
+
+    from .deferred import on_first_call
     try:
-        from scipy.signal import _signaltools, _sigtools, convolve
+        if importlib.util.find_spec("scipy.signal") is None:
+            return False
     except ImportError:
         return False
-    from theano.tensor.nnet import abstract_conv, conv
-    names = dict(_valfrommode=_signaltools._valfrommode,
-                 _bvalfromboundary=_signaltools._bvalfromboundary,
-                 _convolve2d=_sigtools._convolve2d)
+    tools = "scipy.signal._signaltools"
+    names = dict(_valfrommode=on_first_call(tools, "_valfrommode"),
+                 _bvalfromboundary=on_first_call(tools, "_bvalfromboundary"),
+                 _convolve2d=on_first_call("scipy.signal._sigtools",
+                                           "_convolve2d"))
     for module in (abstract_conv, conv):
         if not module.imported_scipy_signal:
             module.__dict__.update(names)
             module.imported_scipy_signal = True
-    abstract_conv.__dict__.setdefault("convolve", convolve)
+    abstract_conv.__dict__.setdefault(
+        "convolve", on_first_call("scipy.signal", "convolve"))
     return True
 
 
