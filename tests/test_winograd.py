@@ -3,6 +3,7 @@ independent computations: numpy cross-correlation (tests/reference.py),
 Theano's own conv2d, the adjoint identity and finite differences. No
 timings."""
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -257,3 +258,21 @@ def test_an_error_of_the_worker_is_raised_on_leaving(rng, monkeypatch):
         with w.filters_in_background():
             _layer(rng.randn(2, 2, 3, 3).astype(np.float32))
     assert w._background is None
+
+
+def test_an_error_while_compiling_cancels_the_transforms_not_started(
+        rng, monkeypatch):
+    started = []
+
+    def slow(W, m, out=None):
+        started.append(m)
+        threading.Event().wait(0.05)
+        return out
+
+    monkeypatch.setattr(w, "transform_filters_m", slow)
+    with pytest.raises(KeyboardInterrupt):
+        with w.filters_in_background():
+            for _ in range(10):  # 20 transforms queued
+                _layer(rng.randn(2, 2, 3, 3).astype(np.float32))
+            raise KeyboardInterrupt
+    assert len(started) < 20 and w._background is None

@@ -252,8 +252,9 @@ SWITCH_INTERVAL = 5e-4
 def filters_in_background():
     """Inside, :class:`WinogradConv3x3Layer` computes its filter transforms
     on one worker thread (see the module docstring); on leaving, waits for
-    them and raises the first error. Nothing may evaluate the layers'
-    outputs inside. Nested: the outermost waits."""
+    them and raises the first error (an error inside cancels those not
+    started). Nothing may evaluate the layers' outputs inside. Nested: the
+    outermost waits."""
     global _background
     if _background is not None:
         yield
@@ -265,6 +266,9 @@ def filters_in_background():
         sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
         try:
             yield
+        except BaseException:  # Ctrl-C while compiling: no more transforms
+            pool.shutdown(cancel_futures=True)
+            raise
         finally:  # the pool's exit waits for the worker
             _background = None
             sys.setswitchinterval(interval)
