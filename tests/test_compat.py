@@ -295,3 +295,17 @@ def test_scipy_modules_for_theano_fallbacks_load_when_first_used():
     assert conved == pytest.approx(expected)
     # chi-square survival function, 2 degrees of freedom: exp(-x / 2)
     assert p == pytest.approx(np.exp([-0.5, -1.5]), rel=1e-6)
+
+
+def test_a_failed_theano_import_stops_the_deferral(monkeypatch):
+    class Failing:
+        def exec_module(self, module):
+            raise ImportError("theano is broken")
+
+    monkeypatch.setitem(compat._state, "loading_theano", True)
+    loader = compat._PatchingLoader(Failing(), patch=lambda: None)
+    with pytest.raises(ImportError, match="broken"):
+        loader.exec_module(None)
+    assert compat._state["loading_theano"] is False
+    # scipy.signal is found again, not refused
+    assert compat.ImportHook().find_spec("scipy.signal") is None

@@ -167,7 +167,6 @@ def _configure_theano():
 
 def _patch_theano():
     from . import compiling, scan, theano_api
-    _state["loading_theano"] = False  # Theano's modules have run
     theano_api.install()
     compiling.install()
     scan.install()
@@ -200,7 +199,10 @@ class _PatchingLoader:
 
     def exec_module(self, module):
         with _quiet_deprecations():
-            self.loader.exec_module(module)
+            try:
+                self.loader.exec_module(module)
+            finally:  # fix 16 defers only while Theano's modules run
+                _state["loading_theano"] = False
             self.patch()
 
 
