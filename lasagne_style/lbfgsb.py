@@ -35,10 +35,12 @@ Why our own: scipy's Fortran stores S and Y as n x m columns and walks
 them a value at a time; at 512 px with 30 pairs it took 0.43 s per
 evaluation, a third of a run's time (docs/performance.md, "Third round").
 Here they are m x n rows, and each iteration reads them a few times with
-matrix-vector products: with 30 pairs 0.22 s against scipy's 0.40 per
-evaluation at 512 px, 0.05 against 0.09 at 256 px; with 10 pairs no
-faster, the passes over the n values that both make then dominate
-(docs/performance.md, "Our L-BFGS-B"). The iterates are scipy's up to
+matrix-vector products: with 30 pairs 0.21 s against scipy's 0.40 per
+evaluation at 512 px, 0.045 against 0.087 at 256 px; with 10 pairs only a
+little faster (0.52 against 0.59 s at 1024 px), as the passes over the n
+values that both make then dominate; those are made in place
+(docs/performance.md, "Our L-BFGS-B" and "Start-up and the optimiser's
+passes"). The iterates are scipy's up to
 rounding: tests/test_lbfgsb.py compares them on bounded test problems.
 numpy's BLAS runs on one thread inside :func:`fmin` (threadpoolctl): its
 threaded products and small LAPACK solves gave other bits on two threads.
@@ -196,12 +198,9 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
     c = np.zeros(2 * col)
     if not moving.any():
         return xcp, c, free
-    # where each moving variable meets its bound: (bound ahead - x) / d,
-    # scipy's (x - l) / g or (u - x) / d to the bit; none where d = 0
-    breaks = np.where(d < 0, lower, upper)
-    breaks -= x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        breaks /= d
+    # where each moving variable meets its bound (scipy's (x - l) / g or
+    # (u - x) / d to the bit); none where d = 0
+    breaks = _steps_to_bounds(x, d, lower, upper)
     breaks[~moving] = np.inf
     f1 = -_dot(d, d)
     p = pairs.products(d) if col else np.zeros(0)
@@ -411,14 +410,20 @@ def max_step(x, d, lower, upper):
     BIG_STEP; 0 if a variable at a bound points out)."""
     if not x.size:
         return BIG_STEP
-    # (bound ahead - x) / d: where d = 0 it is +inf or NaN (x at its upper
-    # bound), which fmin skips; a variable at a bound pointing out gives 0
+    # NaN where d = 0 and x is at its upper bound, which fmin skips; a
+    # variable at a bound pointing out gives 0
+    step = float(np.fmin.reduce(_steps_to_bounds(x, d, lower, upper)))
+    return 0.0 if step <= 0 else min(BIG_STEP, step)
+
+
+def _steps_to_bounds(x, d, lower, upper):
+    """(bound ahead - x) / d per variable, in one new array: the step along
+    ``d`` to the bound it points at; +inf or NaN where d = 0."""
     steps = np.where(d < 0, lower, upper)
     steps -= x
     with np.errstate(divide="ignore", invalid="ignore"):
         steps /= d
-    step = float(np.fmin.reduce(steps))
-    return 0.0 if step <= 0 else min(BIG_STEP, step)
+    return steps
 
 
 class _LineSearchFailed(Exception):

@@ -22,9 +22,10 @@ KEPT_BUFFERS_BYTES_PER_PIXEL = 6e3
 #: optimiser's own work grows with the pairs. scipy's took about a third of
 #: an evaluation at 256 and 512 px with 30, where 10 pairs reached lower
 #: losses in 60-90 s runs; ours (lbfgsb.py) takes about a fifth, 0.22 s
-#: against scipy's 0.40 at 512 px. Runs of the default length were not
-#: compared on transfers (measurements: docs/performance.md, "Third round"
-#: and "Our L-BFGS-B").
+#: against scipy's 0.40 at 512 px. At equal wall time on three 512 px
+#: transfers of the default length, 30 and 10 pairs ended within 0.35 %,
+#: 30 lower on two (measurements: docs/performance.md, "Third round", "Our
+#: L-BFGS-B" and "Start-up and the optimiser's passes").
 HISTORY = 30
 #: Pairs beyond scipy's 10 get at most this much memory (large images keep
 #: fewer pairs: 10 at 1024x1024, whose peak stays what it was).

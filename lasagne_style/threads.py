@@ -24,7 +24,7 @@ for the kernel to compact memory: building the network's transformed filters
 without, and a warm 64 px run 3.45 s against 2.93 s (docs/performance.md).
 ``NUMPY_MADVISE_HUGEPAGE=0`` turns the advice off.
 
-Both libraries read these variables once, when they are loaded, so
+The libraries read these variables once, when they are loaded, so
 :func:`set_env_defaults` runs first thing when the package, the CLI or the
 API is imported, before numpy. When the start-up ``.pth`` file imports the
 package at interpreter start-up, it does not: those settings are for our
