@@ -336,8 +336,9 @@ def _transfer_command(size, iters, out):
 
 
 def _cache_entries(compiledir):
-    """Compiled modules in a Theano cache: Theano reads every one's key at
-    the first compilation of a process, so a warm start grows with them."""
+    """Compiled modules in a Theano cache: Theano read every one's key at
+    the first compilation of a process (compat fix 17 reads only those of
+    the objective's modules), so a warm start grew with them."""
     try:
         return sum(os.path.isfile(os.path.join(compiledir, d, "key.pkl"))
                    for d in os.listdir(compiledir))

@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from . import statistics, threads, vgg
+from .compat.compiling import remembered_modules
 from .ops.winograd import filters_in_background
 from .config import blend_weights
 from .losses import as_matrix, content_loss, num_positions, total_variation
@@ -85,8 +86,9 @@ class Objective:
                                else ())
         self.style_layers = config.style_layers
         self.regions = config.regions
-        # the filter transforms run on a worker thread meanwhile
-        with filters_in_background():
+        # the filter transforms run on a worker thread meanwhile; the C
+        # modules used are remembered for the next process's warm start
+        with filters_in_background(), remembered_modules():
             outputs = self._compile(params, config, convolution,
                                     keep_buffers)
         first, self._subsets = 0, {}

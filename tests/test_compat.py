@@ -1,6 +1,7 @@
 """The compatibility fixes: Theano flags, BLAS linkage, Lasagne import."""
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -259,6 +260,109 @@ def test_a_march_record_that_does_not_parse_is_ignored(march_check,
     assert calls == [["-march=x"]]
     assert check(["-march=x"]) == (True, True)
     assert calls == [["-march=x"]]
+
+
+def fake_module(compiledir, name):
+    """A cache directory as Theano leaves one: a module file and the
+    pickled key of that module (a versioned key of the form Theano checks);
+    returns the key."""
+    from theano.gof import cmodule
+    folder = compiledir / name
+    folder.mkdir()
+    (folder / "mod.so").write_bytes(b"")
+    key = ((1,), ("CLinker.cmodule_key", ("-O3",), "hash:" + name))
+    cmodule.KeyData(keys={key}, module_hash=cmodule.get_module_hash(
+        name, key), key_pkl=str(folder / "key.pkl"),
+        entry=str(folder / "mod.so")).save_pkl()
+    return key
+
+
+class SourceOnly:
+    """Stands for a CLinker: gives a module's source, never compiles."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def get_src_code(self):
+        return self.source
+
+    def compile_cmodule(self, location):
+        raise AssertionError("compiled " + self.source)
+
+
+@pytest.fixture
+def module_cache(tmp_path, monkeypatch):
+    """Fix 17: a cache of three modules, two of them in the record; a new
+    ``ModuleCache`` on it (module files are not loaded: they are empty)."""
+    from theano.gof import cmodule
+
+    from lasagne_style.compat import compiling
+    keys = {name: fake_module(tmp_path, name)
+            for name in ("tmpa", "tmpb", "tmpc")}
+    record = compiling.module_record(str(tmp_path))
+    with open(record, "w") as f:
+        json.dump(["tmpa", "tmpc"], f)
+    monkeypatch.setattr(cmodule.ModuleCache, "_get_module",
+                        lambda self, name: type("M", (), {"__file__": name}))
+    return cmodule.ModuleCache(str(tmp_path)), keys
+
+
+def test_only_the_recorded_modules_keys_are_read_at_first(module_cache):
+    cache, keys = module_cache
+    assert set(cache.entry_from_key) == {keys["tmpa"], keys["tmpc"]}
+    cache.refresh()
+    cache.clear_old()  # as at exit: expired modules only, no key read
+    assert set(cache.entry_from_key) == {keys["tmpa"], keys["tmpc"]}
+    module = cache.module_from_key(keys["tmpa"], SourceOnly("tmpa"))
+    assert module.__file__.endswith(os.path.join("tmpa", "mod.so"))
+    assert not getattr(cache, "refresh_all", False)
+
+
+def test_a_key_not_recorded_reads_them_all_and_compiles_nothing(
+        module_cache):
+    """The module only another program used is found, not compiled again
+    (SourceOnly fails if Theano compiles), and the other keys are read."""
+    cache, keys = module_cache
+    module = cache.module_from_key(keys["tmpb"], SourceOnly("tmpb"))
+    assert module.__file__.endswith(os.path.join("tmpb", "mod.so"))
+    assert set(cache.entry_from_key) == set(keys.values())
+
+
+@pytest.mark.parametrize("content", ["{not json", '["../x"]', '[3]'])
+def test_a_module_record_that_does_not_parse_reads_no_key_first(
+        module_cache, content):
+    from theano.gof import cmodule
+
+    from lasagne_style.compat import compiling
+    cache, keys = module_cache
+    with open(compiling.module_record(cache.dirname), "w") as f:
+        f.write(content)
+    fresh = cmodule.ModuleCache(cache.dirname)
+    assert fresh.entry_from_key == {}
+    module = fresh.module_from_key(keys["tmpc"], SourceOnly("tmpc"))
+    assert module.__file__.endswith(os.path.join("tmpc", "mod.so"))
+
+
+def test_the_modules_used_in_the_context_are_added_to_the_record(
+        module_cache):
+    from lasagne_style.compat import compiling
+    cache, keys = module_cache
+    cache.module_from_key(keys["tmpa"], SourceOnly("tmpa"))  # not recorded
+    with compiling.remembered_modules():
+        cache.module_from_key(keys["tmpb"], SourceOnly("tmpb"))
+        with compiling.remembered_modules():  # nested: one record
+            cache.module_from_key(keys["tmpc"], SourceOnly("tmpc"))
+    with open(compiling.module_record(cache.dirname)) as f:
+        assert json.load(f) == ["tmpa", "tmpb", "tmpc"]
+    with compiling.remembered_modules():  # nothing new: not written
+        cache.module_from_key(keys["tmpb"], SourceOnly("tmpb"))
+    os.rename(os.path.join(cache.dirname, "tmpa"),
+              os.path.join(cache.dirname, "gone"))
+    new = fake_module(pathlib.Path(cache.dirname), "tmpd")
+    with compiling.remembered_modules():  # gone directories are dropped
+        cache.module_from_key(new, SourceOnly("tmpd"))
+    with open(compiling.module_record(cache.dirname)) as f:
+        assert json.load(f) == ["tmpb", "tmpc", "tmpd"]
 
 
 DEFERRED_SCRIPT = """
