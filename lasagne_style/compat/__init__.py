@@ -77,6 +77,10 @@ Theano, once imported, again:
 15. **Warm start: the -march check** (:mod:`.compiling`): Theano's
     compile-and-run test of its ``-march`` flags, in every process, is
     remembered once it passed, per compiler, flags and processor.
+17. **Warm start: the keys of a large cache** (:mod:`.compiling`): at its
+    first compile Theano unpickles the key file of every cached module; it
+    now reads those of the modules our objective used before, and all of
+    them again at the first key it does not find.
 
 Our Theano flags are placed *before* the user's ``THEANO_FLAGS``: Theano lets a
 later key win, so anything the user sets still overrides them (except the
