@@ -18,8 +18,12 @@ getenv = ctypes.CDLL(None).getenv
 getenv.restype = ctypes.c_char_p
 print(json.dumps({name: (getenv(name.encode()) or b"").decode()
                   for name in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT",
-                               "NUMPY_MADVISE_HUGEPAGE")}))
+                               "NUMPY_MADVISE_HUGEPAGE",
+                               "OPENBLAS_CORETYPE")}))
 """
+#: What SCRIPT prints for the variable that depends on the processor.
+CORETYPE = {"OPENBLAS_CORETYPE": threads.openblas_coretype() or ""}
+UNSET = {"OPENBLAS_CORETYPE": ""}
 
 
 def _c_environment(script=SCRIPT, **env):
@@ -34,23 +38,26 @@ def _c_environment(script=SCRIPT, **env):
 def test_importing_the_package_sets_the_defaults_in_the_c_environment():
     assert _c_environment() == {"OMP_WAIT_POLICY": "PASSIVE",
                                 "OPENBLAS_THREAD_TIMEOUT": "4",
-                                "NUMPY_MADVISE_HUGEPAGE": "0"}
+                                "NUMPY_MADVISE_HUGEPAGE": "0", **CORETYPE}
 
 
 def test_a_value_the_user_set_wins():
     seen = _c_environment(OMP_WAIT_POLICY="ACTIVE",
-                          NUMPY_MADVISE_HUGEPAGE="1")
+                          NUMPY_MADVISE_HUGEPAGE="1",
+                          OPENBLAS_CORETYPE="Haswell")
     assert seen == {"OMP_WAIT_POLICY": "ACTIVE",
                     "OPENBLAS_THREAD_TIMEOUT": "4",
-                    "NUMPY_MADVISE_HUGEPAGE": "1"}
+                    "NUMPY_MADVISE_HUGEPAGE": "1",
+                    "OPENBLAS_CORETYPE": "Haswell"}
 
 
 def test_set_env_defaults_fills_only_what_is_missing():
     environ = {"OPENBLAS_THREAD_TIMEOUT": "10", "HOME": "/x",
-               "NUMPY_MADVISE_HUGEPAGE": "1"}
+               "NUMPY_MADVISE_HUGEPAGE": "1", "OPENBLAS_CORETYPE": "Zen"}
     assert threads.set_env_defaults(environ) == ["OMP_WAIT_POLICY"]
     assert environ == {"OPENBLAS_THREAD_TIMEOUT": "10", "HOME": "/x",
                        "NUMPY_MADVISE_HUGEPAGE": "1",
+                       "OPENBLAS_CORETYPE": "Zen",
                        "OMP_WAIT_POLICY": "PASSIVE"}
     assert threads.set_env_defaults(environ) == []
 
@@ -66,10 +73,10 @@ UNSET_SCRIPT = SCRIPT.replace(
 def test_the_benchmark_reference_can_take_the_defaults_back():
     assert _c_environment(script=UNSET_SCRIPT) == {
         "OMP_WAIT_POLICY": "", "OPENBLAS_THREAD_TIMEOUT": "",
-        "NUMPY_MADVISE_HUGEPAGE": ""}
+        "NUMPY_MADVISE_HUGEPAGE": "", **UNSET}
     assert _c_environment(script=UNSET_SCRIPT, OMP_WAIT_POLICY="ACTIVE") == {
         "OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "",
-        "NUMPY_MADVISE_HUGEPAGE": ""}
+        "NUMPY_MADVISE_HUGEPAGE": "", **UNSET}
 
 
 def _startup_environment(script):
@@ -91,13 +98,40 @@ def test_the_start_up_file_keeps_them_out_of_other_programs():
                            "assert 'lasagne_style' in sys.modules\n")
     assert _startup_environment(plain) == {"OMP_WAIT_POLICY": "",
                                            "OPENBLAS_THREAD_TIMEOUT": "",
-                                           "NUMPY_MADVISE_HUGEPAGE": ""}
+                                           "NUMPY_MADVISE_HUGEPAGE": "",
+                                           **UNSET}
     for module in ("lasagne_style.api", "lasagne_style.cli"):
         ours = SCRIPT.replace("import lasagne_style\n",
                               "import %s\n" % module)
         assert _startup_environment(ours) == {
             "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4",
-            "NUMPY_MADVISE_HUGEPAGE": "0"}
+            "NUMPY_MADVISE_HUGEPAGE": "0", **CORETYPE}
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu avx2 avx512f avx512cd avx512bw avx512dq avx512vl", "SkylakeX"),
+    ("fpu avx2 avx512f avx512cd avx512bw avx512dq", None),  # no VL
+    ("fpu sse2 avx avx2 fma", None)])
+def test_the_avx512_kernels_only_where_the_processor_has_them(
+        tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: X\nflags\t\t: %s\n"
+                       "\nprocessor\t: 1\nflags\t\t: fpu\n" % flags)
+    assert threads.openblas_coretype(str(cpuinfo)) == expected
+    assert threads.openblas_coretype(str(tmp_path / "none")) is None
+
+
+def test_numpys_openblas_loads_with_the_avx512_kernels():
+    """numpy and scipy's OpenBLAS, loaded after the package, use the
+    kernels the variable names (their own choice on this machine's
+    processor may be the generic ones)."""
+    if threads.openblas_coretype() is None:
+        pytest.skip("no AVX-512 here: OpenBLAS chooses its kernels")
+    script = ("import json, lasagne_style.api, numpy, scipy.linalg\n"
+              "from threadpoolctl import threadpool_info\n"
+              "print(json.dumps([i.get('architecture') for i in "
+              "threadpool_info() if i['internal_api'] == 'openblas']))\n")
+    assert set(_c_environment(script=script)) == {"SkylakeX"}
 
 
 HUGEPAGE_SCRIPT = """
