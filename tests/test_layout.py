@@ -144,7 +144,7 @@ def test_the_readme_is_a_manual_of_at_most_300_lines():
                                     "batch.local", "batch.dask_client",
                                     "batch.dask_worker", "ops",
                                     "ops.c_sources", "ops.winograd_reference",
-                                    "ops.winograd", "ops.pooling",
+                                    "ops.winograd", "ops.pooling", "ops.gram",
                                     "compat.lasagne02", "compat.blas",
                                     "compat.compiledir", "compat.compiling",
                                     "compat.lasagne01", "compat.startup"])

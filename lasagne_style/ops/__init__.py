@@ -12,6 +12,7 @@ numpy ``perform`` where C is not available (other dtypes, no compiler):
   transform matrices, the filter transform, the unfused transforms and a
   float64 reference of the fused op;
 - :mod:`.pooling`: VGG's 2x2 average pooling and its gradient;
+- :mod:`.gram`: the style statistics' Gram matrices and their gradient;
 - :mod:`.c_sources`: reads the C code, which lives in ``c/*.c`` beside
   these modules, and the output-buffer snippet the ops share.
 
