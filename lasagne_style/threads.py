@@ -3,10 +3,11 @@ threads wait, numpy's huge-page advice and OpenBLAS's kernels; set before
 they load.
 
 An evaluation alternates between two thread pools: OpenMP's (our fused
-Winograd and pooling ops, :mod:`lasagne_style.ops.winograd`,
-:mod:`lasagne_style.ops.pooling`) and OpenBLAS's (the Gram matrices, Theano's
-``Dot22``; on one thread in our runs, see below, and in any other Theano
-code with the threads the user allows). By
+Winograd, pooling and Gram matrix ops, :mod:`lasagne_style.ops.winograd`,
+:mod:`lasagne_style.ops.pooling`, :mod:`lasagne_style.ops.gram`) and
+OpenBLAS's (Theano's own products, such as masked Gram matrices; on one
+thread in our runs, see below, and in any other Theano code with the
+threads the user allows). By
 default an idle thread of either pool keeps spinning for a while before it
 sleeps: OpenBLAS for 2^28 cycles (``OPENBLAS_THREAD_TIMEOUT``, default 28),
 libgomp for 300 000 spins (``OMP_WAIT_POLICY`` unset). On a machine with as
@@ -52,8 +53,8 @@ Gram matrix ``F F^T`` over a number of positions that is not a power of two
 gave other bits with ``OPENBLAS_NUM_THREADS`` 1 and 2, and so did every
 result after a few evaluations. :func:`blas_on_one_thread` (called when an
 objective is built) keeps OpenBLAS on one thread; our own OpenMP ops
-(Winograd convolutions, pooling) split their work the same way on any
-thread count and use the threads the environment allows. Cost per
+(Winograd convolutions, pooling, Gram matrices) split their work the same
+way on any thread count and use the threads the environment allows. Cost per
 evaluation: docs/performance.md.
 """
 import os

@@ -438,7 +438,8 @@ MODULE_DIRECTORY = "[A-Za-z0-9_]{1,64}"
 
 
 def module_record(compiledir):
-    """Where fix 17 remembers the cache directories our processes used."""
+    """Where fix 17 remembers the cache directories of the modules our
+    objective used."""
     return os.path.join(compiledir, "lasagne_style_modules.json")
 
 
