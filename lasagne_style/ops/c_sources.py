@@ -14,6 +14,9 @@ are templates; they are not compiled on their own.
 
 The files are package data (``setup.py``); a missing one raises
 :class:`MissingCSource` naming it, when the op's module is imported.
+
+:class:`BlasOpenMP` gives the ops that call the BLAS from OpenMP threads
+their compile and link flags.
 """
 import os
 import re
@@ -68,3 +71,26 @@ def reuse_output(z, dims, nd, fail, zero_new=False, zero_reused=False):
     return _COMMON["reuse_output"] % dict(
         z=z, dims=dims, nd=nd, fail=fail,
         new="ZEROS" if zero_new else "EMPTY", zero_reused=int(zero_reused))
+
+
+class BlasOpenMP:
+    """Mixin of a C op that calls the BLAS Theano links (``blas.ldflags``)
+    from OpenMP threads: its libraries, directories and flags, and
+    ``-fopenmp``."""
+
+    @staticmethod
+    def _ldflags(**kwargs):
+        from theano.tensor.blas import ldflags
+        return ldflags(**kwargs)
+
+    def c_libraries(self):
+        return self._ldflags()
+
+    def c_lib_dirs(self):
+        return self._ldflags(libs=False, libs_dir=True)
+
+    def c_header_dirs(self):
+        return self._ldflags(libs=False, include_dir=True)
+
+    def c_compile_args(self):
+        return self._ldflags(libs=False, flags=True) + ["-fopenmp"]

@@ -25,7 +25,7 @@ import theano
 import theano.tensor as T
 from theano.gof import Apply, Op
 
-from .c_sources import reuse_output, sections
+from .c_sources import BlasOpenMP, reuse_output, sections
 
 __all__ = ["GramMatrix", "GramMatrixGrad", "gram_matrix"]
 
@@ -33,12 +33,7 @@ __all__ = ["GramMatrix", "GramMatrixGrad", "gram_matrix"]
 _C = sections("gram.c", ("functions", "gram", "gram_grad"))
 
 
-def _blas_flags():
-    from theano.tensor.blas import ldflags
-    return ldflags
-
-
-class _GramOp(Op):
+class _GramOp(BlasOpenMP, Op):
     __props__ = ()
 
     def c_support_code(self):
@@ -53,18 +48,6 @@ class _GramOp(Op):
         if "openblas" in theano.config.blas.ldflags:
             code += "#define GRAM_OPENBLAS 1\n" + openblas_threads_text()
         return code + _C["functions"]
-
-    def c_libraries(self):
-        return _blas_flags()()
-
-    def c_lib_dirs(self):
-        return _blas_flags()(libs=False, libs_dir=True)
-
-    def c_header_dirs(self):
-        return _blas_flags()(libs=False, include_dir=True)
-
-    def c_compile_args(self):
-        return _blas_flags()(libs=False, flags=True) + ["-fopenmp"]
 
     def c_code_cache_version(self):
         from theano.tensor.blas_headers import blas_header_version

@@ -84,7 +84,7 @@ import theano.tensor as T
 from lasagne.layers import Conv2DLayer
 from theano.gof import Apply, Op
 
-from .c_sources import reuse_output, sections
+from .c_sources import BlasOpenMP, reuse_output, sections
 from .winograd_reference import (A_T, A_T4, B_T, B_T4, G, G4, TRANSFORMS,
                                  adjoint_filters, input_transform,
                                  input_transform_adjoint, output_transform,
@@ -399,12 +399,7 @@ def _fused_functions(m):
         relu=relu, store=store)
 
 
-def _fused_flags():
-    from theano.tensor.blas import ldflags
-    return ldflags
-
-
-class FusedCorrelation(Op):
+class FusedCorrelation(BlasOpenMP, Op):
     """``y = relu?(x ⋆ W + b)`` for ``x`` (N, C_in, H, W), 3x3 filters ``W``
     given by their transform ``U`` = :func:`transform_filters_m` (W, m),
     zero padding 1, by Winograd's F(m x m, 3x3) fused per block of tiles
@@ -458,18 +453,6 @@ class FusedCorrelation(Op):
         if "openblas" in theano.config.blas.ldflags:
             code += "#define WG_OPENBLAS 1\n" + openblas_threads_text()
         return code + "\n" + _fused_functions(self.m)
-
-    def c_libraries(self):
-        return _fused_flags()()
-
-    def c_lib_dirs(self):
-        return _fused_flags()(libs=False, libs_dir=True)
-
-    def c_header_dirs(self):
-        return _fused_flags()(libs=False, include_dir=True)
-
-    def c_compile_args(self):
-        return _fused_flags()(libs=False, flags=True) + ["-fopenmp"]
 
     def c_code_cache_version(self):
         from theano.tensor.blas_headers import blas_header_version
