@@ -25,7 +25,8 @@ print(json.dumps({name: (getenv(name.encode()) or b"").decode()
 #: kept in every child (never changed in tests), so SCRIPT prints the
 #: machine's value, else ours with the package's defaults (CORETYPE) and
 #: nothing without them (UNSET).
-MACHINE = os.environ.get("OPENBLAS_CORETYPE")
+MACHINE = (None if "OPENBLAS_CORETYPE" in threads.set_here
+           else os.environ.get("OPENBLAS_CORETYPE"))
 CORETYPE = {"OPENBLAS_CORETYPE": MACHINE or threads.openblas_coretype() or ""}
 UNSET = {"OPENBLAS_CORETYPE": MACHINE or ""}
 
@@ -33,9 +34,11 @@ UNSET = {"OPENBLAS_CORETYPE": MACHINE or ""}
 def _without_defaults(*also):
     """This environment without the variables the package sets, except
     the machine's OpenBLAS kernel choice; nor ``also``."""
-    return {k: v for k, v in os.environ.items()
-            if (k not in threads.ENV_DEFAULTS or k == "OPENBLAS_CORETYPE")
-            and k not in also}
+    env = {k: v for k, v in os.environ.items()
+           if k not in threads.ENV_DEFAULTS and k not in also}
+    if MACHINE:
+        env["OPENBLAS_CORETYPE"] = MACHINE
+    return env
 
 
 def _c_environment(script=SCRIPT, **env):
