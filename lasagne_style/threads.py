@@ -87,8 +87,9 @@ def openblas_coretype(cpuinfo="/proc/cpuinfo"):
 #: the processor has them.
 ENV_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4",
                 "NUMPY_MADVISE_HUGEPAGE": "0"}
-if openblas_coretype():
-    ENV_DEFAULTS["OPENBLAS_CORETYPE"] = openblas_coretype()
+_CORETYPE = openblas_coretype()
+if _CORETYPE:
+    ENV_DEFAULTS["OPENBLAS_CORETYPE"] = _CORETYPE
 
 
 #: The names :func:`set_env_defaults` put into ``os.environ`` in this

@@ -59,7 +59,10 @@ def sections(filename, names=(), directory=C_DIR):
     return found
 
 
-_COMMON = sections("common.c", ("reuse_output",))
+_COMMON = sections("common.c", ("reuse_output", "op_threads"))
+#: C support code: ``op_threads()``, the threads of the ops that call the
+#: BLAS from OpenMP (the same rule for all of them).
+OP_THREADS = _COMMON["op_threads"]
 
 
 def reuse_output(z, dims, nd, fail, zero_new=False, zero_reused=False):

@@ -20,12 +20,14 @@ so a second core helps and the bytes are the same on one thread or two.
 Float32 only in C; other dtypes run the numpy ``perform``. Measurements:
 docs/performance.md ("Gram matrices").
 """
+import zlib
+
 import numpy as np
 import theano
 import theano.tensor as T
 from theano.gof import Apply, Op
 
-from .c_sources import BlasOpenMP, reuse_output, sections
+from .c_sources import OP_THREADS, BlasOpenMP, reuse_output, sections
 
 __all__ = ["GramMatrix", "GramMatrixGrad", "gram_matrix"]
 
@@ -47,11 +49,13 @@ class _GramOp(BlasOpenMP, Op):
         code += blas_header_text()
         if "openblas" in theano.config.blas.ldflags:
             code += "#define GRAM_OPENBLAS 1\n" + openblas_threads_text()
-        return code + _C["functions"]
+        return code + OP_THREADS + _C["functions"]
 
     def c_code_cache_version(self):
         from theano.tensor.blas_headers import blas_header_version
-        return (1,) + blas_header_version()
+        # the C text is part of the key: any change compiles a new module
+        code = OP_THREADS + "".join(_C.values())
+        return (1, zlib.crc32(code.encode())) + blas_header_version()
 
     def _c_or_perform(self, node):
         if not theano.config.blas.ldflags or any(

@@ -84,7 +84,7 @@ import theano.tensor as T
 from lasagne.layers import Conv2DLayer
 from theano.gof import Apply, Op
 
-from .c_sources import BlasOpenMP, reuse_output, sections
+from .c_sources import OP_THREADS, BlasOpenMP, reuse_output, sections
 from .winograd_reference import (A_T, A_T4, B_T, B_T4, G, G4, TRANSFORMS,
                                  adjoint_filters, input_transform,
                                  input_transform_adjoint, output_transform,
@@ -452,7 +452,7 @@ class FusedCorrelation(BlasOpenMP, Op):
         code += blas_header_text()
         if "openblas" in theano.config.blas.ldflags:
             code += "#define WG_OPENBLAS 1\n" + openblas_threads_text()
-        return code + "\n" + _fused_functions(self.m)
+        return code + OP_THREADS + "\n" + _fused_functions(self.m)
 
     def c_code_cache_version(self):
         from theano.tensor.blas_headers import blas_header_version
@@ -460,7 +460,7 @@ class FusedCorrelation(BlasOpenMP, Op):
         # (or to BLOCK_BYTES, MIN_TILES) compiles a new module. 3: the C
         # moved to c/winograd_fused.c, the output buffer by the shared
         # reuse_output snippet (same computation, other text)
-        code = _fused_functions(self.m) + self._c_body(
+        code = OP_THREADS + _fused_functions(self.m) + self._c_body(
             ["x", "U", "b", "Ua"], ["y"], {"fail": ""})
         return (3, zlib.crc32(code.encode()), BLOCK_BYTES) + \
             blas_header_version()

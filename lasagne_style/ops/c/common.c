@@ -7,7 +7,10 @@
    in at every call. %(zero_reused)d (0 or 1) says whether a reused array
    is cleared, %(new)s whether a new one is ZEROS or EMPTY (uninitialised);
    ops that accumulate into their output want both zeroed. %(fail)s
-   releases what the op holds and jumps to Theano's failure label. */
+   releases what the op holds and jumps to Theano's failure label.
+
+   op_threads (literal C, support code): the OpenMP threads of our BLAS-
+   calling ops. */
 
 /* @section reuse_output */
 {
@@ -25,3 +28,19 @@
     if (!%(z)s) { %(fail)s; }
   }
 }
+
+/* @section op_threads */
+#ifndef OP_THREADS
+#define OP_THREADS
+/* OMP_NUM_THREADS if set, else OPENBLAS_NUM_THREADS if set (read from the
+   environment: threads.blas_on_one_thread keeps OpenBLAS itself on one
+   thread), else the cores; at least one. */
+static int op_threads(void)
+{
+  int nth = omp_get_max_threads();
+  const char* blas_env = getenv("OPENBLAS_NUM_THREADS");
+  if (!getenv("OMP_NUM_THREADS") && blas_env && atoi(blas_env) > 0
+      && atoi(blas_env) < nth) nth = atoi(blas_env);
+  return nth < 1 ? 1 : nth;
+}
+#endif

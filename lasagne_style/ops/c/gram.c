@@ -12,14 +12,10 @@
    calling a single-threaded BLAS. */
 
 /* @section functions */
-/* Threads: OMP_NUM_THREADS if set, else OPENBLAS_NUM_THREADS if set, else
-   the cores (as the Winograd op); at most the two tasks. */
+/* Threads: op_threads() (common.c), at most the two tasks. */
 static int gram_threads(void) {
-  int nth = omp_get_max_threads();
-  const char* blas_env = getenv("OPENBLAS_NUM_THREADS");
-  if (!getenv("OMP_NUM_THREADS") && blas_env && atoi(blas_env) > 0
-      && atoi(blas_env) < nth) nth = atoi(blas_env);
-  return nth < 1 ? 1 : (nth > 2 ? 2 : nth);
+  const int nth = op_threads();
+  return nth > 2 ? 2 : nth;
 }
 
 /* G (C x C) = F F^T for F (C x K), both row-major. With h = C / 2, task 0

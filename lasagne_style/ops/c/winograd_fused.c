@@ -163,17 +163,10 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
 {
   const npy_intp th = (H + %(m)d - 1) / %(m)d, tw = (W + %(m)d - 1) / %(m)d;
   const npy_intp T = th * tw;
-  /* threads: OMP_NUM_THREADS if set, else OPENBLAS_NUM_THREADS if set
-     (read from the environment: threads.blas_on_one_thread keeps OpenBLAS
-     itself on one thread), else the cores */
-  int nth = omp_get_max_threads();
-  const char* blas_env = getenv("OPENBLAS_NUM_THREADS");
-  if (!getenv("OMP_NUM_THREADS") && blas_env && atoi(blas_env) > 0
-      && atoi(blas_env) < nth) nth = atoi(blas_env);
+  const int nth = op_threads();  /* common.c */
 #ifdef WG_OPENBLAS
   const int blas_threads = openblas_get_num_threads();
 #endif
-  if (nth < 1) nth = 1;
   /* Same bytes on any thread count: the blocks of tiles do not depend on
      it, and every sgemm runs on one thread (a threaded OpenBLAS sgemm
      rounds differently from a single-threaded one). The threads share the
