@@ -101,11 +101,12 @@ class Pairs:
             self.order.pop(0)
         old = np.array(self.order, int)
         if old.size:
-            # one pass over each of S and Y for the new row of each Gram
+            # two matrix-vector products with each of S and Y: 15 ms at
+            # 512 px with 30 pairs, against 27 ms for one product with the
+            # two vectors stacked (OpenBLAS's gemm with two columns)
             used = int(old.max()) + 1
-            new = np.stack([y, s], axis=1)
-            s_y, s_s = (self.S[:used] @ new)[old].T
-            y_y, y_s = (self.Y[:used] @ new)[old].T
+            s_y, s_s = (self.S[:used] @ y)[old], (self.S[:used] @ s)[old]
+            y_y, y_s = (self.Y[:used] @ y)[old], (self.Y[:used] @ s)[old]
             self.SY[old, row], self.SY[row, old] = s_y, y_s
             self.SS[old, row] = self.SS[row, old] = s_s
             self.YY[old, row] = self.YY[row, old] = y_y
@@ -264,12 +265,33 @@ def _in_order(breaks, left):
         if batch >= left:
             candidates = np.flatnonzero(np.isfinite(breaks))
         else:
-            candidates = np.argpartition(breaks, batch - 1)[:batch]
+            candidates = _smallest(breaks, batch)
         candidates = candidates[np.argsort(breaks[candidates], kind="stable")]
         for start in range(0, candidates.size, FOLLOW_CHUNK):
             yield candidates[start:start + FOLLOW_CHUNK]
         left -= candidates.size
         batch *= 8
+
+
+#: Values of the breakpoints :func:`_smallest` samples
+SAMPLE = 4096
+
+
+def _smallest(breaks, k):
+    """Indices of the ``k`` smallest ``breaks`` (at least k are finite),
+    in no order: the k smallest of those at or below a threshold that
+    about 2k pass, the sample's 2k/stride-th smallest of every stride-th
+    value. One comparison over the n values and a partition of about 2k,
+    where a partition of all n took 10 ms at 512 px (twice an iteration,
+    as often as not); all n where the sample falls short."""
+    stride = max(1, breaks.size // SAMPLE)
+    sample = breaks[::stride]
+    rank = min(sample.size - 1, 2 * k // stride)
+    candidates = np.flatnonzero(
+        breaks <= np.partition(sample, rank)[rank])
+    if candidates.size < k:
+        return np.argpartition(breaks, k - 1)[:k]
+    return candidates[np.argpartition(breaks[candidates], k - 1)[:k]]
 
 
 @dataclasses.dataclass

@@ -166,6 +166,33 @@ def test_a_search_passes_many_chunks_of_breakpoints(monkeypatch):
     assert max(passed) == lbfgsb.FOLLOW_CHUNK
 
 
+def _breaks(kind, n=100000):
+    rng = np.random.RandomState(7)
+    breaks = rng.exponential(size=n)
+    if kind == "ties and infinities":
+        breaks = np.round(breaks, 2)
+        breaks[rng.rand(n) < 0.3] = np.inf
+    elif kind == "smallest off the sample":
+        # every sampled value large: the threshold lets most values pass
+        breaks[::n // lbfgsb.SAMPLE] += 10.0
+    elif kind == "smallest on the sample":
+        # the sampled values the smallest: fewer than k pass the threshold
+        breaks[::n // lbfgsb.SAMPLE] *= 1e-6
+    return breaks
+
+
+@pytest.mark.parametrize("kind", ["random", "ties and infinities",
+                                  "smallest off the sample",
+                                  "smallest on the sample"])
+@pytest.mark.parametrize("k", [64, 512])
+def test_smallest_breakpoints_are_the_k_smallest(kind, k):
+    breaks = _breaks(kind)
+    chosen = lbfgsb._smallest(breaks, k)
+    assert chosen.size == k == np.unique(chosen).size
+    np.testing.assert_array_equal(np.sort(breaks[chosen]),
+                                  np.sort(breaks)[:k])
+
+
 def test_the_chunked_cauchy_path_follows_the_recurrences():
     # the slope f1 and curvature f2 of the model along the path, passing
     # breakpoints one at a time (Byrd et al. 1995, algorithm CP) against
