@@ -29,8 +29,8 @@ def compile_layer(W, b, m, relu, extra_outputs=()):
     x, g = T.tensor4("x"), T.tensor4("g")
     bias = theano.shared(b.astype(np.float32))
     y = w.FusedCorrelation(m, relu)(
-        x, T.constant(w.transform_filters_m(W, m)), bias,
-        T.constant(w.transform_filters_m(w.adjoint_filters(W), m)))
+        x, T.constant(w.kernel_filters(W, m)), bias,
+        T.constant(w.kernel_filters(w.adjoint_filters(W), m)))
     loss = (y * g).sum()
     return theano.function([x, g], [y] + T.grad(loss, [x, bias]))
 
@@ -115,15 +115,37 @@ def test_fused_layer_forward_and_gradients(m, shape, rng):
                                atol=1e-4 * abs(masked).sum() / K)
 
 
+def test_kernel_filters_are_the_transform_in_panels(rng):
+    # the fused op's layout, built here by walking the panels: output
+    # channels in panels of 6 (13 = 6 + 6 + 1), each panel's values input
+    # channel by input channel
+    W = rng.randn(13, 5, 3, 3).astype(np.float32)
+    U = w.transform_filters_m(W, 4)
+    expected = []
+    for start in range(0, 13, 6):
+        for c in range(5):
+            expected += [U[:, o, c] for o in range(start, min(start + 6, 13))]
+    got = w.kernel_filters(W, 4)
+    assert got.shape == U.shape
+    assert np.array_equal(got.reshape(36, -1), np.stack(expected, axis=1))
+    assert np.array_equal(w.natural_filters(got), U)
+
+
+@pytest.mark.parametrize("vector", [0, 16])
+@pytest.mark.parametrize("min_tiles", [16, 20])
 @pytest.mark.parametrize("m", [2, 4])
-def test_blocks_of_tiles_across_rows(m, rng, monkeypatch):
-    # small blocks (16 tiles) that start and end inside rows of tiles, and
-    # a batch of two images; the linear op without ReLU: the adjoint
-    # identity <Kx, g> = <x, K*g> with K* the op's own gradient
+def test_blocks_of_tiles_across_rows(m, min_tiles, vector, rng, monkeypatch):
+    # small blocks (16 or 20 tiles, so that panels of 16 or 32 tiles are
+    # cut short) that start and end inside rows of tiles, and a batch of
+    # two images; the products' kernel with the vectors of this machine and
+    # with AVX-512's 16 floats (emulated by GCC where there is none); the
+    # linear op without ReLU: the adjoint identity <Kx, g> = <x, K*g> with
+    # K* the op's own gradient
     import theano
     import theano.tensor as T
     monkeypatch.setattr(w, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(w, "MIN_TILES", 16)
+    monkeypatch.setattr(w, "MIN_TILES", min_tiles)
+    monkeypatch.setattr(w, "VECTOR_FLOATS", vector)
     C, K, H, Wd = 6, 5, 30, 50
     W = rng.randn(K, C, 3, 3).astype(np.float32)
     x = rng.randn(2, C, H, Wd).astype(np.float32)
@@ -155,8 +177,8 @@ def test_fused_gradient_by_finite_differences(rng):
     h = xs
     for W, b in ((W1, b1), (W2, b2)):
         h = w.FusedCorrelation(4, True)(
-            h, T.constant(w.transform_filters_m(W, 4)), b,
-            T.constant(w.transform_filters_m(w.adjoint_filters(W), 4)))
+            h, T.constant(w.kernel_filters(W, 4)), b,
+            T.constant(w.kernel_filters(w.adjoint_filters(W), 4)))
     df = theano.function([xs], T.grad(T.sqr(h).sum(), xs))
     x = rng.randn(1, 3, 11, 14).astype(np.float32)
     d = rng.randn(*x.shape)
@@ -204,8 +226,8 @@ def test_float64_uses_the_numpy_implementation(rng):
     x = rng.randn(1, 2, 9, 6)
     xs = T.tensor4("x", dtype="float64")
     y = w.FusedCorrelation(4, False)(
-        xs, T.constant(w.transform_filters_m(W, 4).astype(np.float64)),
-        np.zeros(3), T.constant(w.transform_filters_m(
+        xs, T.constant(w.kernel_filters(W, 4).astype(np.float64)),
+        np.zeros(3), T.constant(w.kernel_filters(
             w.adjoint_filters(W), 4).astype(np.float64)))
     out = theano.function([xs], y)(x)
     expected = correlate(x[0], W)
@@ -253,7 +275,7 @@ def test_an_error_of_the_worker_is_raised_on_leaving(rng, monkeypatch):
     def fail(*args):
         raise MemoryError("no room for the filters")
 
-    monkeypatch.setattr(w, "transform_filters_m", fail)
+    monkeypatch.setattr(w, "kernel_filters", fail)
     with pytest.raises(MemoryError, match="no room"):
         with w.filters_in_background():
             _layer(rng.randn(2, 2, 3, 3).astype(np.float32))
@@ -269,7 +291,7 @@ def test_an_error_while_compiling_cancels_the_transforms_not_started(
         threading.Event().wait(0.05)
         return out
 
-    monkeypatch.setattr(w, "transform_filters_m", slow)
+    monkeypatch.setattr(w, "kernel_filters", slow)
     with pytest.raises(KeyboardInterrupt):
         with w.filters_in_background():
             for _ in range(10):  # 20 transforms queued

@@ -60,8 +60,8 @@ def sections(filename, names=(), directory=C_DIR):
 
 
 _COMMON = sections("common.c", ("reuse_output", "op_threads"))
-#: C support code: ``op_threads()``, the threads of the ops that call the
-#: BLAS from OpenMP (the same rule for all of them).
+#: C support code: ``op_threads()``, the threads of our OpenMP ops (the
+#: same rule for all of them).
 OP_THREADS = _COMMON["op_threads"]
 
 

@@ -18,10 +18,10 @@ Two implementations:
   :class:`WinogradConv3x3Layer`, tile size :data:`FUSED` = 4). One C op per
   layer: the tiles are cut into blocks of about :data:`BLOCK_BYTES` of
   transformed data (at least :data:`MIN_TILES` tiles); per block, the input
-  transform, alpha² sgemms (the BLAS Theano links) and the output transform
-  with bias and ReLU run back to back on buffers that stay in cache, so no
-  transformed tensor ever goes through memory. Blocks are shared among
-  OpenMP threads, each calling a single-threaded sgemm. The gradient w.r.t.
+  transform, alpha² matrix products (our own kernel, below) and the output
+  transform with bias and ReLU run back to back on buffers that stay in
+  cache, so no transformed tensor ever goes through memory. Blocks are
+  shared among OpenMP threads. The gradient w.r.t.
   the input is the same op on the output gradient masked by ``y > 0`` (the
   ReLU's mask, read from the output) with the transposed, flipped filters:
   a 3x3 'same' correlation too. This is what NNPACK and oneDNN do on CPUs
@@ -46,16 +46,26 @@ Design choices (measurements: docs/performance.md):
   the column step reads unit strides), and the alpha² transformed planes of
   a block lie one cache line further apart than they need (WG_STRIDE), so
   that they do not share cache sets.
+* The products are our own kernel, not the BLAS's sgemm: the filters'
+  transform is stored once in the order the kernel reads
+  (:func:`kernel_filters`: panels of 6 output channels) and the input
+  transform writes the tiles in panels of two vector registers (16 tiles
+  with AVX2, 32 with AVX-512), so nothing is packed at each call, where
+  OpenBLAS packs both matrices at every sgemm: with the few tiles of a
+  block of a deep layer (56-256), that packing cost it a third of its
+  speed. The kernel keeps 2 x 6 vector accumulators (GCC's vector
+  extensions, so one source serves every vector width; see
+  :data:`VECTOR_FLOATS`).
 * Blocks hold about 2 MiB of transformed data and at least
-  :data:`MIN_TILES` = 128 tiles: with 256-512 channels, smaller blocks lost
-  sgemm speed to packing the filters. With fewer blocks than threads
-  (deep layers of small images) the threads share each block's alpha²
-  sgemms instead.
+  :data:`MIN_TILES` = 128 tiles (chosen while the products were OpenBLAS's,
+  whose packing made smaller blocks slower). With fewer blocks than
+  threads (deep layers of small images) the threads share each block's
+  alpha² products instead.
 * Threads: this op uses OMP_NUM_THREADS if set, else OPENBLAS_NUM_THREADS
   if set (so ``OPENBLAS_NUM_THREADS=1`` keeps a process on one core, as
   ``make compare`` expects), else the cores.
-* The same bytes on any thread count: the blocks do not depend on it, every
-  sgemm runs on one thread, and so does the filter transform's gemm
+* The same bytes on any thread count: the blocks do not depend on it, each
+  product runs on one thread, and so does the filter transform's gemm
   (tests/test_reproducibility.py).
 
 Code: the C is in ``c/winograd_fused.c`` and ``c/winograd_unfused.c`` (read
@@ -84,10 +94,11 @@ import theano.tensor as T
 from lasagne.layers import Conv2DLayer
 from theano.gof import Apply, Op
 
-from .c_sources import OP_THREADS, BlasOpenMP, reuse_output, sections
-from .winograd_reference import (A_T, A_T4, B_T, B_T4, G, G4, TRANSFORMS,
-                                 adjoint_filters, input_transform,
-                                 input_transform_adjoint, output_transform,
+from .c_sources import OP_THREADS, reuse_output, sections
+from .winograd_reference import (A_T, A_T4, B_T, B_T4, G, G4, PANEL_COLUMNS,
+                                 TRANSFORMS, adjoint_filters, input_transform,
+                                 input_transform_adjoint, kernel_filters,
+                                 natural_filters, output_transform,
                                  output_transform_adjoint, transform_filters,
                                  transform_filters_m, winograd_correlate)
 
@@ -101,7 +112,7 @@ __all__ = [
     "A_T", "A_T4", "B_T", "B_T4", "G", "G4", "TRANSFORMS", "adjoint_filters",
     "input_transform", "input_transform_adjoint", "output_transform",
     "output_transform_adjoint", "transform_filters", "transform_filters_m",
-    "winograd_correlate"]
+    "kernel_filters", "natural_filters", "winograd_correlate"]
 
 #: The C of the unfused ops (c/winograd_unfused.c) and of the fused ones
 #: (c/winograd_fused.c).
@@ -118,8 +129,12 @@ FUSED = 4
 #: Bytes of transformed input and products (alpha² (C_in + C_out) floats a
 #: tile) one block of tiles may take; see the module docstring.
 BLOCK_BYTES = 1 << 21
-#: Fewest tiles in a block: smaller sgemms lose more to packing the filters.
+#: Fewest tiles in a block.
 MIN_TILES = 128
+#: Floats per vector register of the products' kernel: 0 lets the compiler
+#: flags decide (16 with AVX-512, else 8); tests set 16 to run the AVX-512
+#: layout here (GCC emulates the wide vectors).
+VECTOR_FLOATS = 0
 
 
 def _scalar(value):
@@ -283,8 +298,7 @@ def _transform(W, m, adjoint=False):
     W = np.asarray(W)
 
     def compute(out=None):
-        return transform_filters_m(adjoint_filters(W) if adjoint else W, m,
-                                   out)
+        return kernel_filters(adjoint_filters(W) if adjoint else W, m, out)
 
     if _background is None or theano.config.floatX != "float32":
         return _fixed(compute())
@@ -330,8 +344,8 @@ def correlate3x3(x, W, m=4):
     ``W`` (C_out, C_in, 3, 3), zero padding 1, by :class:`FusedCorrelation`
     with F(m x m, 3x3): ``conv2d(x, W, border_mode=1, filter_flip=False)``,
     differentiable w.r.t. ``x``."""
-    U = _fixed(transform_filters_m(W, m))
-    U_adjoint = _fixed(transform_filters_m(adjoint_filters(W), m))
+    U = _fixed(kernel_filters(W, m))
+    U_adjoint = _fixed(kernel_filters(adjoint_filters(W), m))
     return FusedCorrelation(m, False)(x, U, np.zeros(W.shape[0], "float32"),
                                       U_adjoint)
 
@@ -396,10 +410,10 @@ def _fused_functions(m):
         m=m, a=a, aa=a * a, load_rows=load_rows, min_tiles=MIN_TILES,
         deinterleave=deinterleave, rows_bt=rows_bt, load_e=load_e,
         cols_b=cols_b, load_m=load_m, a_t_rows=a_t_rows, a_t_cols=a_t_cols,
-        relu=relu, store=store)
+        relu=relu, store=store, vector=VECTOR_FLOATS, cols=PANEL_COLUMNS)
 
 
-class FusedCorrelation(BlasOpenMP, Op):
+class FusedCorrelation(Op):
     """``y = relu?(x ⋆ W + b)`` for ``x`` (N, C_in, H, W), 3x3 filters ``W``
     given by their transform ``U`` = :func:`transform_filters_m` (W, m),
     zero padding 1, by Winograd's F(m x m, 3x3) fused per block of tiles
@@ -427,7 +441,7 @@ class FusedCorrelation(BlasOpenMP, Op):
         y = np.empty(x.shape[:1] + (U.shape[1],) + x.shape[2:], x.dtype)
         for n in range(x.shape[0]):
             y[n] = winograd_correlate(
-                x[n], U, self.m, b, self.relu,
+                x[n], natural_filters(U), self.m, b, self.relu,
                 None if mask is None else mask[n])
         outputs[0][0] = y
 
@@ -446,28 +460,22 @@ class FusedCorrelation(BlasOpenMP, Op):
                 undefined(self, 3, U_adjoint, "filters are fixed")]
 
     def c_support_code(self):
-        from theano.tensor.blas_headers import (blas_header_text,
-                                                openblas_threads_text)
-        code = "#include <omp.h>\n#include <string.h>\n#include <stdlib.h>\n"
-        code += blas_header_text()
-        if "openblas" in theano.config.blas.ldflags:
-            code += "#define WG_OPENBLAS 1\n" + openblas_threads_text()
-        return code + OP_THREADS + "\n" + _fused_functions(self.m)
+        return ("#include <omp.h>\n#include <string.h>\n#include <stdlib.h>\n"
+                + OP_THREADS + "\n" + _fused_functions(self.m))
+
+    def c_compile_args(self):
+        return ["-fopenmp"]
 
     def c_code_cache_version(self):
-        from theano.tensor.blas_headers import blas_header_version
         # the generated code itself is part of the key: any change to it
-        # (or to BLOCK_BYTES, MIN_TILES) compiles a new module. 3: the C
-        # moved to c/winograd_fused.c, the output buffer by the shared
-        # reuse_output snippet (same computation, other text)
+        # (or to BLOCK_BYTES, MIN_TILES, VECTOR_FLOATS) compiles a new
+        # module. 4: own products instead of the BLAS's sgemm
         code = OP_THREADS + _fused_functions(self.m) + self._c_body(
             ["x", "U", "b", "Ua"], ["y"], {"fail": ""})
-        return (3, zlib.crc32(code.encode()), BLOCK_BYTES) + \
-            blas_header_version()
+        return (4, zlib.crc32(code.encode()), BLOCK_BYTES)
 
     def c_code(self, node, name, inputs, outputs, sub):
-        if not theano.config.blas.ldflags or any(
-                v.dtype != "float32" for v in node.inputs[:2]):
+        if any(v.dtype != "float32" for v in node.inputs[:2]):
             raise theano.gof.utils.MethodNotDefined()  # numpy perform
         return self._c_body(inputs, outputs, sub)
 

@@ -6,7 +6,9 @@
   by tile size in :data:`TRANSFORMS`;
 - the filter transform ``U = G g Gᵀ`` (:func:`transform_filters_m`), which
   the layers compute once, in float64, by a gemm on one BLAS thread (so
-  that the filters are the same bits on any thread count), and
+  that the filters are the same bits on any thread count), in the order
+  of the fused op's products (:func:`kernel_filters`, inverse
+  :func:`natural_filters`), and
   the transposed, flipped filters of the input gradient
   (:func:`adjoint_filters`);
 - the unfused F(2x2, 3x3) input and output transforms and their adjoints
@@ -178,6 +180,44 @@ def transform_filters_m(W, m, out=None):
             U[:, start:start + FILTER_BLOCK] = np.matmul(
                 kron, flat[:, start:start + FILTER_BLOCK])
     return out
+
+
+#: Output channels per panel of the fused op's filters (its C's WG_COLS).
+PANEL_COLUMNS = 6
+
+
+def panel_positions(C_out, C_in):
+    """Where each (output, input) channel pair goes in the fused op's
+    layout of filters: an int array (C_out, C_in) of flat positions. The
+    output channels are cut into panels of :data:`PANEL_COLUMNS` (the last
+    one narrower); panel ``j..j+w-1`` starts at ``j * C_in`` and holds, for
+    each input channel ``c``, its ``w`` values in a row:
+    ``position(o, c) = j C_in + c w + (o - j)``."""
+    out = np.arange(C_out)[:, None]
+    start = out // PANEL_COLUMNS * PANEL_COLUMNS
+    width = np.minimum(PANEL_COLUMNS, C_out - start)
+    return start * C_in + np.arange(C_in)[None, :] * width + (out - start)
+
+
+def kernel_filters(W, m, out=None):
+    """:func:`transform_filters_m` (W, m) in the layout the fused op's
+    products read (:func:`panel_positions`), same shape: the channel pairs
+    of ``W`` are put in that order first, so the transform writes them
+    there at no extra cost."""
+    W = np.asarray(W)
+    pairs = W.shape[0] * W.shape[1]
+    ordered = np.empty_like(W).reshape(pairs, 9)
+    ordered[panel_positions(*W.shape[:2]).ravel()] = W.reshape(pairs, 9)
+    return transform_filters_m(ordered.reshape(W.shape), m, out)
+
+
+def natural_filters(U):
+    """The inverse of :func:`kernel_filters`' ordering: ``U`` (alpha²,
+    C_out, C_in) in the fused op's layout, back in the order of
+    :func:`transform_filters_m`."""
+    U = np.asarray(U)
+    flat = U.reshape(U.shape[0], -1)
+    return flat[:, panel_positions(*U.shape[1:])]
 
 
 def adjoint_filters(W):

@@ -9,8 +9,8 @@
    ops that accumulate into their output want both zeroed. %(fail)s
    releases what the op holds and jumps to Theano's failure label.
 
-   op_threads (literal C, support code): the OpenMP threads of our BLAS-
-   calling ops. */
+   op_threads (literal C, support code): the OpenMP threads of our ops
+   (the fused Winograd convolutions, the Gram products). */
 
 /* @section reuse_output */
 {

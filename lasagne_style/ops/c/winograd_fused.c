@@ -8,13 +8,14 @@
    ``mask > 0`` (the ReLU of the backward pass), adding a bias and
    rectifying. The tiles (row-major, t = p * tw + q) are cut into blocks of
    ``nb`` consecutive tiles; per block, in buffers of the thread that owns
-   it: V (alpha^2, C_in, nb) = input transform, then alpha^2 sgemms
-   M[k] = U[k] V[k] (C_out, nb), then the output transform, written to the
-   image. Blocks are shared among OpenMP threads, each calling a
-   single-threaded sgemm (OpenBLAS's own threads are set to 1 meanwhile);
-   with fewer blocks than threads, the blocks run in turn and the threads
-   share each block's alpha^2 sgemms. Filled by winograd._fused_functions:
-   %(m)d, %(a)d = alpha, %(aa)d = alpha^2, %(min_tiles)d, and the unrolled
+   it: V (alpha^2, C_in, nb) = input transform, in panels of WG_PANEL
+   tiles, then alpha^2 products M[k] = U[k] V[k] (C_out, nb) by wg_product,
+   then the output transform, written to the image. Blocks are shared
+   among OpenMP threads; with fewer blocks than threads, the blocks run in
+   turn and the threads share each block's alpha^2 products. Filled by
+   winograd._fused_functions: %(m)d, %(a)d = alpha, %(aa)d = alpha^2,
+   %(min_tiles)d, %(vector)d (VECTOR_FLOATS), %(cols)d (PANEL_COLUMNS),
+   and the unrolled
    transforms of F(m x m, 3x3) (%(deinterleave)s, %(load_rows)s,
    %(rows_bt)s, %(load_e)s, %(cols_b)s, %(load_m)s, %(a_t_rows)s,
    %(a_t_cols)s, %(relu)s, %(store)s).
@@ -29,10 +30,31 @@
 
 /* @section functions */
 #ifndef WG_STRIDE
+/* The products' kernel: WG_VECTOR floats a vector register (16 where the
+   compiler may use AVX-512, else 8; %(vector)d if not 0), a panel of V
+   WG_PANEL = 2 vectors of tiles, a panel of U WG_COLS output channels. */
+#if %(vector)d
+#define WG_VECTOR %(vector)d
+#elif defined(__AVX512F__)
+#define WG_VECTOR 16
+#else
+#define WG_VECTOR 8
+#endif
+#define WG_PANEL (2 * WG_VECTOR)
+#define WG_COLS %(cols)d
+/* tiles of a block rounded up to whole panels */
+#define WG_ROUND(n) (((n) + WG_PANEL - 1) / WG_PANEL * WG_PANEL)
 /* floats between the alpha² matrices of a block: one cache line more than
    they need, so that the alpha² streams of a transform do not share cache
    sets (with 64 channels and 64 tiles they were 16 KiB apart) */
-#define WG_STRIDE(C, n) ((C) * (n) + 16)
+#define WG_STRIDE(C, n) ((C) * WG_ROUND(n) + 16)
+typedef float wg_vec __attribute__((vector_size(4 * WG_VECTOR), aligned(4)));
+#define WG_X8(x) x, x, x, x, x, x, x, x
+#if WG_VECTOR == 16
+#define WG_SPLAT(x) ((wg_vec){WG_X8(x), WG_X8(x)})
+#else
+#define WG_SPLAT(x) ((wg_vec){WG_X8(x)})
+#endif
 /* Per-thread buffers kept between calls (a few MB per thread): fresh
    ones would be fresh pages to fault in at every call. NULL if out of
    memory. */
@@ -46,6 +68,57 @@ static float* wg_buffer(int slot, npy_intp count)
     sizes[slot] = buffers[slot] ? count : 0;
   }
   return buffers[slot];
+}
+/* M[r][t] = sum_c V[c][t] B[c][r] for the nc (<= WG_COLS) output channels
+   of one panel of U (B: Ci x nc) and the WG_PANEL tiles of one panel of V
+   (Ci x WG_PANEL): 2 nc vector accumulators, rows of M ldm floats apart.
+   Inlined with a constant nc, so that the accumulators are registers. */
+static inline __attribute__((always_inline)) void wg_kernel(
+    const float* __restrict__ V, const float* __restrict__ B, npy_intp Ci,
+    float* __restrict__ M, npy_intp ldm, const int nc)
+{
+  wg_vec acc[WG_COLS][2];
+  for (int r = 0; r < nc; r++) acc[r][0] = acc[r][1] = WG_SPLAT(0.f);
+  for (npy_intp c = 0; c < Ci; c++) {
+    const wg_vec v0 = *(const wg_vec*)(V + c * WG_PANEL);
+    const wg_vec v1 = *(const wg_vec*)(V + c * WG_PANEL + WG_VECTOR);
+    for (int r = 0; r < nc; r++) {
+      const wg_vec b = WG_SPLAT(B[c * nc + r]);
+      acc[r][0] += v0 * b;
+      acc[r][1] += v1 * b;
+    }
+  }
+  for (int r = 0; r < nc; r++) {
+    *(wg_vec*)(M + r * ldm) = acc[r][0];
+    *(wg_vec*)(M + r * ldm + WG_VECTOR) = acc[r][1];
+  }
+}
+/* One of a block's alpha² products, M (Co x WG_ROUND(n)) = U (Co x Ci) V
+   (Ci x n), in the layouts the transforms read and write: V in panels of
+   WG_PANEL tiles (tile t, channel c at (t / P) P Ci + c P + t %% P), U in
+   panels of WG_COLS output channels (winograd_reference.kernel_filters:
+   the panel of channel j's Ci x width values at j Ci), M row-major. The
+   panel of U stays in L1 while the tiles' panels stream past it. */
+static void wg_product(const float* V, const float* U, float* M,
+    npy_intp n, npy_intp Ci, npy_intp Co)
+{
+  const npy_intp ldm = WG_ROUND(n);
+  for (npy_intp j = 0; j < Co; j += WG_COLS) {
+    const int nc = Co - j < WG_COLS ? (int)(Co - j) : WG_COLS;
+    const float* B = U + j * Ci;
+    for (npy_intp t = 0; t < n; t += WG_PANEL) {
+      const float* Vt = V + t * Ci;
+      float* Mt = M + j * ldm + t;
+      switch (nc) {
+        case WG_COLS: wg_kernel(Vt, B, Ci, Mt, ldm, WG_COLS); break;
+        case 5: wg_kernel(Vt, B, Ci, Mt, ldm, 5); break;
+        case 4: wg_kernel(Vt, B, Ci, Mt, ldm, 4); break;
+        case 3: wg_kernel(Vt, B, Ci, Mt, ldm, 3); break;
+        case 2: wg_kernel(Vt, B, Ci, Mt, ldm, 2); break;
+        default: wg_kernel(Vt, B, Ci, Mt, ldm, 1); break;
+      }
+    }
+  }
 }
 #endif
 static void wg%(m)d_input(const float* x, const float* mask, npy_intp C,
@@ -96,17 +169,30 @@ static void wg%(m)d_input(const float* x, const float* mask, npy_intp C,
         %(load_rows)s
         %(rows_bt)s
       }
-      float* v = V + c * n + (p * tw + q0 - t0);
-      for (int i = 0; i < %(a)d; i++) {  /* then B along each row */
-        const float* __restrict__ S = rows + i * ws;
-        float* __restrict__ vi = v + i * %(a)d * CN;
-        #pragma omp simd
-        for (npy_intp q = 0; q < nq; q++) {
-          %(load_e)s
-          %(cols_b)s
+      /* then B along each row, written by runs of tiles in one panel */
+      for (npy_intp qs = 0, qe; qs < nq; qs = qe) {
+        const npy_intp t = p * tw + q0 - t0 + qs, lane = t %% WG_PANEL;
+        qe = qs + WG_PANEL - lane < nq ? qs + WG_PANEL - lane : nq;
+        float* v = V + (t - lane) * C + c * WG_PANEL + lane - qs;
+        for (int i = 0; i < %(a)d; i++) {
+          const float* __restrict__ S = rows + i * ws;
+          float* __restrict__ vi = v + i * %(a)d * CN;
+          #pragma omp simd
+          for (npy_intp q = qs; q < qe; q++) {
+            %(load_e)s
+            %(cols_b)s
+          }
         }
       }
     }
+  }
+  if (n %% WG_PANEL) {  /* the last panel's lanes past n: zeros, not stale
+                          values (their products are never read) */
+    const npy_intp lane = n %% WG_PANEL, last = (n - lane) * C;
+    for (int k = 0; k < %(aa)d; k++)
+      for (npy_intp c = 0; c < C; c++)
+        memset(V + k * CN + last + c * WG_PANEL + lane, 0,
+               (WG_PANEL - lane) * sizeof(float));
   }
 }
 
@@ -122,7 +208,7 @@ static void wg%(m)d_output(const float* M, npy_intp C, npy_intp H,
       const npy_intp q0 = p == p0 ? t0 - p * tw : 0;
       const npy_intp q1 = p == p1 ? t1 - p * tw : tw;
       const npy_intp nq = q1 - q0, sw = %(m)d * nq;
-      const float* mp = M + c * n + (p * tw + q0 - t0);
+      const float* mp = M + c * WG_ROUND(n) + (p * tw + q0 - t0);
       #pragma omp simd
       for (npy_intp q = 0; q < nq; q++) {
         %(load_m)s
@@ -144,18 +230,6 @@ static void wg%(m)d_output(const float* M, npy_intp C, npy_intp H,
   }
 }
 
-/* The k-th of a block's (m+2)^2 products: M_k (n x Co) = V_k (n x Ci)
-   U_k (Ci x Co), column-major as sgemm sees them. */
-static void wg%(m)d_product(const float* V, const float* U, float* Mb,
-    npy_intp n_tiles, npy_intp Ci, npy_intp Co, int k)
-{
-  int n = (int)n_tiles, ci = (int)Ci, co = (int)Co;
-  char no = 'N';
-  float one = 1.f, zero = 0.f;
-  sgemm_(&no, &no, &n, &co, &ci, &one, V + k * WG_STRIDE(Ci, n), &n,
-         U + k * Co * Ci, &ci, &zero, Mb + k * WG_STRIDE(Co, n), &n);
-}
-
 /* Returns 0, or -1 if out of memory. */
 static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
     npy_intp H, npy_intp W, const float* U, npy_intp Co, const float* bias,
@@ -164,14 +238,10 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
   const npy_intp th = (H + %(m)d - 1) / %(m)d, tw = (W + %(m)d - 1) / %(m)d;
   const npy_intp T = th * tw;
   const int nth = op_threads();  /* common.c */
-#ifdef WG_OPENBLAS
-  const int blas_threads = openblas_get_num_threads();
-#endif
   /* Same bytes on any thread count: the blocks of tiles do not depend on
-     it, and every sgemm runs on one thread (a threaded OpenBLAS sgemm
-     rounds differently from a single-threaded one). The threads share the
+     it, and each product runs on one thread. The threads share the
      blocks, or, with fewer blocks than threads, the (m+2)^2 independent
-     sgemms of each block. */
+     products of each block. */
   npy_intp nb = budget / (%(aa)d * (Ci + Co) * (npy_intp)sizeof(float));
   nb = nb / 16 * 16;
   if (nb < %(min_tiles)d) nb = %(min_tiles)d;
@@ -180,9 +250,6 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
   const int by_block = nblocks >= nth;
   const npy_intp ws_max = %(m)d * ((nb < tw ? nb : tw) + 1);
   int failed = 0;
-#ifdef WG_OPENBLAS
-  if (blas_threads > 1) openblas_set_num_threads(1);
-#endif
   #pragma omp parallel num_threads(nth)
   {
     float* V = wg_buffer(0, %(aa)d * WG_STRIDE(Ci, nb));
@@ -201,11 +268,12 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
           const npy_intp t0 = b * nb, t1 = t0 + nb < T ? t0 + nb : T;
           wg%(m)d_input(x, mask, Ci, H, W, tw, t0, t1, V, rows, strip);
           for (int k = 0; k < %(aa)d; k++)
-            wg%(m)d_product(V, U, Mb, t1 - t0, Ci, Co, k);
+            wg_product(V + k * WG_STRIDE(Ci, t1 - t0), U + k * Co * Ci,
+                       Mb + k * WG_STRIDE(Co, t1 - t0), t1 - t0, Ci, Co);
           wg%(m)d_output(Mb, Co, H, W, tw, t0, t1, bias, relu, y, rows);
         }
       } else {
-        /* one thread's buffers hold the block; all run its sgemms */
+        /* one thread's buffers hold the block; all run its products */
         float* V0 = V;
         float* M0 = Mb;
         #pragma omp single copyprivate(V0, M0)
@@ -216,16 +284,14 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
           wg%(m)d_input(x, mask, Ci, H, W, tw, t0, t1, V0, rows, strip);
           #pragma omp for schedule(static)
           for (int k = 0; k < %(aa)d; k++)
-            wg%(m)d_product(V0, U, M0, t1 - t0, Ci, Co, k);
+            wg_product(V0 + k * WG_STRIDE(Ci, t1 - t0), U + k * Co * Ci,
+                       M0 + k * WG_STRIDE(Co, t1 - t0), t1 - t0, Ci, Co);
           #pragma omp single
           wg%(m)d_output(M0, Co, H, W, tw, t0, t1, bias, relu, y, rows);
         }
       }
     }
   }
-#ifdef WG_OPENBLAS
-  if (blas_threads > 1) openblas_set_num_threads(blas_threads);
-#endif
   return failed ? -1 : 0;
 }
 
