@@ -292,7 +292,7 @@ def filters_in_background():
 
 
 def _transform(W, m, adjoint=False):
-    """The shared variable of ``transform_filters_m(W, m)`` (of the
+    """The shared variable of ``kernel_filters(W, m)`` (of the
     adjoint filters if ``adjoint``): filled on the worker thread inside
     :func:`filters_in_background`, at once outside it."""
     W = np.asarray(W)
@@ -415,10 +415,10 @@ def _fused_functions(m):
 
 class FusedCorrelation(Op):
     """``y = relu?(x ⋆ W + b)`` for ``x`` (N, C_in, H, W), 3x3 filters ``W``
-    given by their transform ``U`` = :func:`transform_filters_m` (W, m),
-    zero padding 1, by Winograd's F(m x m, 3x3) fused per block of tiles
-    (c/winograd_fused.c). Inputs: ``x, U, b, U_adjoint`` where
-    ``U_adjoint`` is the transform of :func:`adjoint_filters` (W), used
+    given by their transform ``U`` = :func:`kernel_filters` (W, m) (in
+    the products' order), zero padding 1, by Winograd's F(m x m, 3x3) fused
+    per block of tiles (c/winograd_fused.c). Inputs: ``x, U, b, U_adjoint``
+    where ``U_adjoint`` is ``kernel_filters(adjoint_filters(W), m)``, used
     only by the gradient: ``dL/dx = FusedCorrelationGrad(dL/dy, y)``, the
     correlation of ``dL/dy`` (masked by ``y > 0`` if ``relu``) with the
     transposed, flipped filters, by the same C code."""

@@ -4,7 +4,8 @@
 
    `functions`: one set of C functions per tile size m. ``wg<m>_conv``
    correlates one image (C_in, H, W) with filters given by their transform
-   U (alpha^2, C_out, C_in), alpha = m + 2, optionally masking the input by
+   U (alpha^2, C_out, C_in; each of the alpha^2 matrices in the panel order
+   of wg_product), alpha = m + 2, optionally masking the input by
    ``mask > 0`` (the ReLU of the backward pass), adding a bias and
    rectifying. The tiles (row-major, t = p * tw + q) are cut into blocks of
    ``nb`` consecutive tiles; per block, in buffers of the thread that owns
