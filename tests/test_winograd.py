@@ -132,21 +132,22 @@ def test_kernel_filters_are_the_transform_in_panels(rng):
 
 
 @pytest.mark.parametrize("vector", [0, 16])
-@pytest.mark.parametrize("min_tiles", [16, 20])
+@pytest.mark.parametrize("min_tiles", [16, 20, 40])
 @pytest.mark.parametrize("m", [2, 4])
 def test_blocks_of_tiles_across_rows(m, min_tiles, vector, rng, monkeypatch):
-    # small blocks (16 or 20 tiles, so that panels of 16 or 32 tiles are
-    # cut short) that start and end inside rows of tiles, and a batch of
-    # two images; the products' kernel with the vectors of this machine and
-    # with AVX-512's 16 floats (emulated by GCC where there is none); the
-    # linear op without ReLU: the adjoint identity <Kx, g> = <x, K*g> with
-    # K* the op's own gradient
+    # small blocks (16, 20 or 40 tiles: whole panels of 16 or 32 tiles, and
+    # panels cut short) that start and end inside rows of tiles, and a
+    # batch of two images; the products' kernel with the vectors of this
+    # machine and with AVX-512's 16 floats (emulated by GCC where there is
+    # none); 5 output channels forward, 7 (a panel of 6 and one of 1) in
+    # the gradient; the linear op without ReLU: the adjoint identity
+    # <Kx, g> = <x, K*g> with K* the op's own gradient
     import theano
     import theano.tensor as T
     monkeypatch.setattr(w, "BLOCK_BYTES", 1)
     monkeypatch.setattr(w, "MIN_TILES", min_tiles)
     monkeypatch.setattr(w, "VECTOR_FLOATS", vector)
-    C, K, H, Wd = 6, 5, 30, 50
+    C, K, H, Wd = 7, 5, 30, 50
     W = rng.randn(K, C, 3, 3).astype(np.float32)
     x = rng.randn(2, C, H, Wd).astype(np.float32)
     g = rng.randn(2, K, H, Wd).astype(np.float32)

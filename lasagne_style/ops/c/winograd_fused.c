@@ -43,6 +43,9 @@
 #endif
 #define WG_PANEL (2 * WG_VECTOR)
 #define WG_COLS %(cols)d
+#if WG_COLS != 6 || (WG_VECTOR != 8 && WG_VECTOR != 16)
+#error "wg_product's cases and WG_SPLAT are written for 6 columns and 8 or 16 floats"
+#endif
 /* tiles of a block rounded up to whole panels */
 #define WG_ROUND(n) (((n) + WG_PANEL - 1) / WG_PANEL * WG_PANEL)
 /* floats between the alpha² matrices of a block: one cache line more than
@@ -244,7 +247,7 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
      blocks, or, with fewer blocks than threads, the (m+2)^2 independent
      products of each block. */
   npy_intp nb = budget / (%(aa)d * (Ci + Co) * (npy_intp)sizeof(float));
-  nb = nb / 16 * 16;
+  nb = nb / WG_PANEL * WG_PANEL;
   if (nb < %(min_tiles)d) nb = %(min_tiles)d;
   if (nb > T) nb = T;
   const npy_intp nblocks = (T + nb - 1) / nb;
