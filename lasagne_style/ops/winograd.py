@@ -438,10 +438,11 @@ class FusedCorrelation(Op):
         mask = inputs[1] if self.masked else None
         if self.masked:
             x, U, b = inputs[0], inputs[2], None
+        U = natural_filters(U)  # once for the batch
         y = np.empty(x.shape[:1] + (U.shape[1],) + x.shape[2:], x.dtype)
         for n in range(x.shape[0]):
             y[n] = winograd_correlate(
-                x[n], natural_filters(U), self.m, b, self.relu,
+                x[n], U, self.m, b, self.relu,
                 None if mask is None else mask[n])
         outputs[0][0] = y
 
