@@ -40,6 +40,8 @@ in our objective and in each L-BFGS-B; ``--pairs-time SIZE EVALS
 PAIRS...`` the loss that transfers and textures keeping each number of
 pairs reach in the time the first number takes for EVALS evaluations, and
 ``--lbfgsb-time SIZE EVALS`` the same for scipy's L-BFGS-B and ours;
+``--torch-time SIZE EVALS`` the loss our command reaches in the time
+PyTorch's takes for EVALS evaluations (``cli`` protocol, whole commands);
 ``--multiscale SIZE LEVELS ITERS`` a coarse-to-fine run against a
 single-scale run given the same time.
 """
@@ -97,13 +99,20 @@ def _inputs(size):
     return content, style, x0, images.pixel_bounds(content.shape)
 
 
-def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10, lbfgsb="scipy"):
+class _Deadline(Exception):
+    """The run's time is up (``_lbfgs``'s ``until``)."""
+
+
+def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10, lbfgsb="scipy",
+           until=None):
     """L-BFGS-B (``lbfgsb``: scipy's, or ``ours``,
     :mod:`lasagne_style.lbfgsb`) keeping ``pairs`` (step, gradient change)
     pairs, with ``bounds`` from ``x0`` for ``evals`` evaluations of
-    ``loss_and_grad`` (float32 array -> loss, float32 gradient): the losses,
-    and the (start, end) times of each call of ``loss_and_grad`` (between
-    two calls: the optimiser's own work and the float64 conversions)."""
+    ``loss_and_grad`` (float32 array -> loss, float32 gradient), or until
+    the clock (``time.time()``) passes ``until``: the losses of the
+    evaluations done by then, and the (start, end) times of each call of
+    ``loss_and_grad`` (between two calls: the optimiser's own work and the
+    float64 conversions)."""
     import numpy as np
     import scipy.optimize
     losses, calls = [], []
@@ -111,6 +120,8 @@ def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10, lbfgsb="scipy"):
     def f(flat):
         start = time.perf_counter()
         loss, grad = loss_and_grad(flat.reshape(x0.shape).astype(np.float32))
+        if until is not None and time.time() > until:
+            raise _Deadline  # this evaluation ended too late: not counted
         calls.append((start, time.perf_counter()))
         losses.append(float(loss))
         return float(loss), np.asarray(grad, np.float64).ravel()
@@ -119,12 +130,15 @@ def _lbfgs(loss_and_grad, x0, bounds, evals, pairs=10, lbfgsb="scipy"):
     start = np.clip(x0.ravel().astype(np.float64), low, high)
     settings = dict(maxfun=evals, maxiter=10 * evals, factr=0.0, pgtol=0.0,
                     m=pairs)
-    if lbfgsb == "ours":
-        from . import lbfgsb as ours
-        ours.fmin(f, start, low, high, **settings)
-    else:
-        scipy.optimize.fmin_l_bfgs_b(
-            f, start, bounds=np.stack([low, high], axis=1), **settings)
+    try:
+        if lbfgsb == "ours":
+            from . import lbfgsb as ours
+            ours.fmin(f, start, low, high, **settings)
+        else:
+            scipy.optimize.fmin_l_bfgs_b(
+                f, start, bounds=np.stack([low, high], axis=1), **settings)
+    except _Deadline:
+        pass
     return losses, calls
 
 
@@ -238,11 +252,12 @@ def _objective(tool, size):
     return _ours(size, "corrmm" if tool == "corrmm" else "winograd")
 
 
-def _child(tool, size, evals, pairs, lbfgsb):
-    losses = _lbfgs(*_objective(tool, size), evals, pairs, lbfgsb)[0]
+def _child(tool, size, evals, pairs, lbfgsb, until=None):
+    losses = _lbfgs(*_objective(tool, size), evals, pairs, lbfgsb, until)[0]
+    ends = (losses[0], losses[-1]) if losses else (None, None)
     print(json.dumps(dict(
-        tool=tool, size=size, evals=len(losses), first_loss=losses[0],
-        last_loss=losses[-1],
+        tool=tool, size=size, evals=len(losses), first_loss=ends[0],
+        last_loss=ends[1],
         peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.)))
 
 
@@ -290,9 +305,10 @@ def _lbfgsb(tool, protocol):
     return "ours" if protocol == "cli" and tool != "torch" else "scipy"
 
 
-def _child_args(tool, size, evals, pairs=10, lbfgsb="scipy"):
+def _child_args(tool, size, evals, pairs=10, lbfgsb="scipy", until=None):
     return [sys.executable, "-m", "lasagne_style.bench", "--child", tool,
-            str(size), str(evals), "--pairs", str(pairs), "--lbfgsb", lbfgsb]
+            str(size), str(evals), "--pairs", str(pairs), "--lbfgsb",
+            lbfgsb] + ([] if until is None else ["--until", repr(until)])
 
 
 def _have_torch():
@@ -551,6 +567,35 @@ def _history_pairs(n, *modules):
             module.history_pairs = original
 
 
+def _torch_time(size, evals, repeats):
+    """Loss at equal wall time against PyTorch, whole commands as users run
+    them (the ``cli`` protocol): per repeat, the PyTorch child for
+    ``evals`` evaluations, then ours stopped when its command has run as
+    long (the evaluations that end by then count). Prints each run and the
+    medians."""
+    print("%d px, loss at equal wall time: PyTorch (scipy's L-BFGS-B, %d "
+          "pairs) for %d evaluations as a whole command, then ours (our "
+          "L-BFGS-B, %d pairs) for as long; in turn, %d times" % (
+              size, _pairs("torch", size, "cli"), evals,
+              _pairs("ours", size, "cli"), repeats))
+    ratios = []
+    for _ in range(repeats):
+        torch = _timed(_child_args("torch", size, evals,
+                                   _pairs("torch", size, "cli")), _env())
+        until = time.time() + torch[0]
+        ours = _timed(_child_args("ours", size, 10 ** 6,
+                                  _pairs("ours", size, "cli"), "ours",
+                                  until), _env())
+        for tool, (wall, run) in (("torch", torch), ("ours", ours)):
+            print("  %-5s %6.1f s  %4d evaluations  last loss %.6g" % (
+                tool, wall, run["evals"], run["last_loss"] or 0), flush=True)
+        if ours[1]["evals"]:
+            ratios.append(ours[1]["last_loss"] / torch[1]["last_loss"])
+    print("last loss ours / PyTorch at equal wall time: %s" % (
+        _spread(ratios, "%.2f") if ratios else "no evaluation of ours in "
+        "that time"))
+
+
 def _multiscale(size, levels, iters):
     """Coarse-to-fine (``levels`` levels, ``iters`` evaluations each) against
     a single-scale run stopped after the same time; both from the same noise
@@ -608,6 +653,11 @@ def main(argv=None):
                         metavar=("SIZE", "EVALS"),
                         help="only the loss at equal wall time of runs with "
                         "scipy's L-BFGS-B (for EVALS evaluations) and ours")
+    parser.add_argument("--torch-time", nargs=2, type=int,
+                        metavar=("SIZE", "EVALS"),
+                        help="only the loss at equal wall time of PyTorch "
+                        "(for EVALS evaluations) and ours, whole commands "
+                        "as users run them, --repeats runs")
     parser.add_argument("--only", choices=("transfer", "texture"),
                         help="--pairs-time, --lbfgsb-time: only transfers "
                         "or textures")
@@ -617,13 +667,14 @@ def main(argv=None):
                         help=argparse.SUPPRESS)
     parser.add_argument("--lbfgsb", choices=("scipy", "ours"),
                         default="scipy", help=argparse.SUPPRESS)
+    parser.add_argument("--until", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--multiscale", nargs=3, type=int,
                         metavar=("SIZE", "LEVELS", "ITERS"),
                         help="only the coarse-to-fine comparison")
     args = parser.parse_args(argv)
     if args.child:
         return _child(args.child[0], int(args.child[1]), int(args.child[2]),
-                      args.pairs, args.lbfgsb)
+                      args.pairs, args.lbfgsb, args.until)
     if args.optimiser:
         return _optimiser_share(args.sizes, args.evals)
     if args.multiscale:
@@ -635,6 +686,10 @@ def main(argv=None):
                            _runs(args.only))
     if args.lbfgsb_time:
         return _lbfgsb_time(*args.lbfgsb_time, _runs(args.only))
+    if args.torch_time:
+        if not _have_torch():
+            parser.error("--torch-time needs PyTorch (the bench extra)")
+        return _torch_time(*args.torch_time, args.repeats)
 
     tools = [t for t in args.tools if t != "torch" or _have_torch()]
     if "torch" in args.tools and "torch" not in tools:

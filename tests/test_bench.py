@@ -67,8 +67,66 @@ def test_a_childs_command_line_carries_its_pairs_and_optimiser(monkeypatch):
     monkeypatch.setattr(bench, "_child", lambda *a: calls.append(a))
     bench.main(bench._child_args("torch", 96, 4, 23)[3:])
     bench.main(bench._child_args("ours", 96, 4, 30, "ours")[3:])
-    assert calls == [("torch", 96, 4, 23, "scipy"),
-                     ("ours", 96, 4, 30, "ours")]
+    bench.main(bench._child_args("ours", 96, 4, 30, "ours", 1e9 + 0.25)[3:])
+    assert calls == [("torch", 96, 4, 23, "scipy", None),
+                     ("ours", 96, 4, 30, "ours", None),
+                     ("ours", 96, 4, 30, "ours", 1e9 + 0.25)]
+
+
+@pytest.mark.parametrize("lbfgsb", ["scipy", "ours"])
+def test_the_timed_loop_counts_only_evaluations_that_end_by_its_deadline(
+        lbfgsb, monkeypatch):
+    # a clock that each evaluation moves on by one second
+    clock = [1000.0]
+    monkeypatch.setattr(bench.time, "time", lambda: clock[0])
+
+    def loss_and_grad(x):  # Rosenbrock's function: dozens of evaluations
+        clock[0] += 1.0
+        v = x.ravel().astype(np.float64)
+        r, d = 1 - v[:-1], v[1:] - v[:-1] ** 2
+        g = np.zeros_like(v)
+        g[:-1] = -2 * r - 400 * v[:-1] * d
+        g[1:] += 200 * d
+        return float(np.sum(r ** 2 + 100 * d ** 2)), g.reshape(x.shape)
+    x0 = np.zeros((1, 3, 2, 2), np.float32)
+    bounds = (np.full_like(x0, -2), np.full_like(x0, 2))
+    losses, calls = bench._lbfgs(loss_and_grad, x0, bounds, 50, 5, lbfgsb,
+                                 until=1005.5)
+    assert len(losses) == len(calls) == 5  # ended at 1001 .. 1005
+    assert clock[0] == 1006.0  # the sixth ran, ended late, was dropped
+    unbounded = bench._lbfgs(loss_and_grad, x0, bounds, 50, 5, lbfgsb)[0]
+    assert unbounded[:5] == losses  # the same run up to the deadline
+    clock[0] = 2000.0
+    assert bench._lbfgs(loss_and_grad, x0, bounds, 50, 5, lbfgsb,
+                        until=1999.0) == ([], [])
+
+
+def test_equal_wall_time_gives_ours_the_time_pytorchs_command_took(
+        monkeypatch, capsys):
+    launched = []
+
+    def child(args, env):
+        tool = args[args.index("--child") + 1]
+        until = float(args[args.index("--until") + 1]) if (
+            "--until" in args) else None
+        launched.append((tool, int(args[args.index("--child") + 3]),
+                         args[args.index("--lbfgsb") + 1], until))
+        if tool == "torch":
+            return 100.0, dict(evals=50, last_loss=200.0)
+        return 100.5, dict(evals=140, last_loss=[80.0, 120.0][
+            len(launched) > 2])
+    monkeypatch.setattr(bench, "_timed", child)
+    start = bench.time.time()
+    bench._torch_time(512, 50, 2)
+    tools = [(tool, evals, lbfgsb) for tool, evals, lbfgsb, _ in launched]
+    assert tools == [("torch", 50, "scipy"), ("ours", 10 ** 6, "ours")] * 2
+    # PyTorch runs to its evaluations; ours until its command has run as
+    # long as PyTorch's did
+    assert launched[0][3] is None and launched[2][3] is None
+    for _, _, _, until in launched[1::2]:
+        assert start + 100.0 <= until <= bench.time.time() + 100.0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].endswith(": 0.50 (0.40-0.60)")
 
 
 def test_the_cli_protocol_runs_our_lbfgsb_for_ours_only():
