@@ -1,5 +1,7 @@
 """The benchmark's protocols and its timed L-BFGS-B loop (timings are
 printed by the benchmark, never asserted here)."""
+import json
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -96,37 +98,65 @@ def test_the_timed_loop_counts_only_evaluations_that_end_by_its_deadline(
     assert clock[0] == 1006.0  # the sixth ran, ended late, was dropped
     unbounded = bench._lbfgs(loss_and_grad, x0, bounds, 50, 5, lbfgsb)[0]
     assert unbounded[:5] == losses  # the same run up to the deadline
+    clock[0] = 1000.0  # an evaluation that ends at the deadline counts
+    assert len(bench._lbfgs(loss_and_grad, x0, bounds, 50, 5, lbfgsb,
+                            until=1005.0)[0]) == 5
     clock[0] = 2000.0
     assert bench._lbfgs(loss_and_grad, x0, bounds, 50, 5, lbfgsb,
                         until=1999.0) == ([], [])
 
 
+def test_a_child_prints_its_first_last_and_best_loss_or_none(
+        monkeypatch, capsys):
+    x0 = np.zeros((1, 1, 2, 2), np.float32)
+    c = np.array([0.5, -0.25, 0.75, 0.1], np.float32).reshape(x0.shape)
+    monkeypatch.setattr(bench, "_objective", lambda tool, size: (
+        lambda x: (float(np.sum((x - c) ** 2)), 2 * (x - c)), x0,
+        (-np.ones_like(x0), np.ones_like(x0))))
+    bench._child("ours", 2, 20, 5, "ours")
+    printed = json.loads(capsys.readouterr().out)
+    losses = bench._lbfgs(*bench._objective("ours", 2), 20, 5, "ours")[0]
+    assert printed["evals"] == len(losses) > 1
+    assert (printed["first_loss"], printed["last_loss"],
+            printed["best_loss"]) == (losses[0], losses[-1], min(losses))
+    bench._child("ours", 2, 20, 5, "ours", until=0.0)  # long past
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["evals"] == 0
+    assert printed["first_loss"] is printed["best_loss"] is None
+
+
 def test_equal_wall_time_gives_ours_the_time_pytorchs_command_took(
         monkeypatch, capsys):
     launched = []
+    ours_best = iter([80.0, 120.0, None])
 
     def child(args, env):
-        tool = args[args.index("--child") + 1]
-        until = float(args[args.index("--until") + 1]) if (
-            "--until" in args) else None
+        def value(flag):
+            return args[args.index(flag) + 1] if flag in args else None
+        tool = value("--child")
         launched.append((tool, int(args[args.index("--child") + 3]),
-                         args[args.index("--lbfgsb") + 1], until))
+                         int(value("--pairs")), value("--lbfgsb"),
+                         value("--until")))
         if tool == "torch":
-            return 100.0, dict(evals=50, last_loss=200.0)
-        return 100.5, dict(evals=140, last_loss=[80.0, 120.0][
-            len(launched) > 2])
+            return 100.0, dict(evals=51, best_loss=200.0)
+        best = next(ours_best)
+        return 100.5, dict(evals=0 if best is None else 140, best_loss=best)
     monkeypatch.setattr(bench, "_timed", child)
     start = bench.time.time()
-    bench._torch_time(512, 50, 2)
-    tools = [(tool, evals, lbfgsb) for tool, evals, lbfgsb, _ in launched]
-    assert tools == [("torch", 50, "scipy"), ("ours", 10 ** 6, "ours")] * 2
-    # PyTorch runs to its evaluations; ours until its command has run as
-    # long as PyTorch's did
-    assert launched[0][3] is None and launched[2][3] is None
-    for _, _, _, until in launched[1::2]:
-        assert start + 100.0 <= until <= bench.time.time() + 100.0
-    out = capsys.readouterr().out
-    assert out.splitlines()[-1].endswith(": 0.50 (0.40-0.60)")
+    bench._torch_time(512, 50, 3)
+    # PyTorch: its evaluations, scipy's L-BFGS-B with 10 pairs; ours: ours
+    # with 30, until its command has run as long as PyTorch's did
+    assert [run[:4] for run in launched] == [
+        ("torch", 50, 10, "scipy"),
+        ("ours", bench.UNLIMITED, 30, "ours")] * 3
+    assert all(run[4] is None for run in launched[::2])
+    for run in launched[1::2]:
+        assert start + 100.0 <= float(run[4]) <= bench.time.time() + 100.0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].split()[-1] == "-"  # the run with no evaluation
+    assert lines[-1].endswith(
+        ": 0.50 (0.40-0.60); in 1 of 3 runs no evaluation of ours ended "
+        "in that time")
 
 
 def test_the_cli_protocol_runs_our_lbfgsb_for_ours_only():
