@@ -579,10 +579,10 @@ def _torch_time(size, evals, repeats):
     evaluations (scipy's L-BFGS-B stops at the end of the iteration that
     reaches them), then ours stopped when its command has run as long,
     counting the evaluations that end by then (the time ours gets includes
-    PyTorch's exit after its last evaluation; our exit is not counted: a
-    small bias in our favour). Prints each
-    run's evaluations and best loss (the image a run keeps) and the median
-    ratio of the best losses."""
+    PyTorch's exit after its last evaluation, and our exit is not counted:
+    a small bias in our favour). Prints each run's evaluations and best
+    loss (the image a run keeps) and the median ratio of the best
+    losses."""
     def args(tool, evals, until=None):
         return _child_args(tool, size, evals, _pairs(tool, size, "cli"),
                            _lbfgsb(tool, "cli"), until)
