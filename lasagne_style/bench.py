@@ -583,7 +583,7 @@ def _torch_time(size, evals, repeats):
     a small bias in our favour). Prints each run's evaluations and best
     loss (the image a run keeps) and the median ratio of the best
     losses."""
-    def args(tool, evals, until=None):
+    def child_command(tool, evals, until=None):
         return _child_args(tool, size, evals, _pairs(tool, size, "cli"),
                            _lbfgsb(tool, "cli"), until)
 
@@ -596,10 +596,12 @@ def _torch_time(size, evals, repeats):
               size, PROTOCOL_TEXT["cli"], evals, repeats))
     ratios, empty = [], 0
     for _ in range(repeats):
-        torch_wall, torch_run = _timed(args("torch", evals), _env())
+        torch_wall, torch_run = _timed(child_command("torch", evals),
+                                       _env())
         show("torch", torch_wall, torch_run)
         until = time.time() + torch_wall
-        ours_wall, ours_run = _timed(args("ours", UNLIMITED, until), _env())
+        ours_wall, ours_run = _timed(
+            child_command("ours", UNLIMITED, until), _env())
         show("ours", ours_wall, ours_run)
         if ours_run["evals"]:
             ratios.append(ours_run["best_loss"] / torch_run["best_loss"])
