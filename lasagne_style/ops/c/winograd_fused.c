@@ -125,14 +125,15 @@ static void wg_product(const float* V, const float* U, float* M,
   }
 }
 #endif
+/* The input transform of tiles t0 .. t1 - 1, channels c0 .. c1 - 1 (of C). */
 static void wg%(m)d_input(const float* x, const float* mask, npy_intp C,
-    npy_intp H, npy_intp W, npy_intp tw, npy_intp t0, npy_intp t1,
-    float* __restrict__ V, float* __restrict__ rows,
-    float* __restrict__ strip)
+    npy_intp c0, npy_intp c1, npy_intp H, npy_intp W, npy_intp tw,
+    npy_intp t0, npy_intp t1, float* __restrict__ V,
+    float* __restrict__ rows, float* __restrict__ strip)
 {
   const npy_intp n = t1 - t0, p0 = t0 / tw, p1 = (t1 - 1) / tw;
   const npy_intp CN = WG_STRIDE(C, n);
-  for (npy_intp c = 0; c < C; c++) {
+  for (npy_intp c = c0; c < c1; c++) {
     const float* xc = x + c * H * W;
     const float* mc = mask ? mask + c * H * W : NULL;
     for (npy_intp p = p0; p <= p1; p++) {
@@ -194,19 +195,20 @@ static void wg%(m)d_input(const float* x, const float* mask, npy_intp C,
                           values (their products are never read) */
     const npy_intp lane = n %% WG_PANEL, last = (n - lane) * C;
     for (int k = 0; k < %(aa)d; k++)
-      for (npy_intp c = 0; c < C; c++)
+      for (npy_intp c = c0; c < c1; c++)
         memset(V + k * CN + last + c * WG_PANEL + lane, 0,
                (WG_PANEL - lane) * sizeof(float));
   }
 }
 
-static void wg%(m)d_output(const float* M, npy_intp C, npy_intp H,
-    npy_intp W, npy_intp tw, npy_intp t0, npy_intp t1, const float* bias,
-    int relu, float* y, float* stage)
+/* The output transform of tiles t0 .. t1 - 1, channels c0 .. c1 - 1. */
+static void wg%(m)d_output(const float* M, npy_intp C, npy_intp c0,
+    npy_intp c1, npy_intp H, npy_intp W, npy_intp tw, npy_intp t0,
+    npy_intp t1, const float* bias, int relu, float* y, float* stage)
 {
   const npy_intp n = t1 - t0, p0 = t0 / tw, p1 = (t1 - 1) / tw;
   const npy_intp CN = WG_STRIDE(C, n);
-  for (npy_intp c = 0; c < C; c++) {
+  for (npy_intp c = c0; c < c1; c++) {
     const float bc = bias ? bias[c] : 0.f;
     for (npy_intp p = p0; p <= p1; p++) {
       const npy_intp q0 = p == p0 ? t0 - p * tw : 0;
@@ -270,28 +272,36 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
         #pragma omp for schedule(dynamic, 1)
         for (npy_intp b = 0; b < nblocks; b++) {
           const npy_intp t0 = b * nb, t1 = t0 + nb < T ? t0 + nb : T;
-          wg%(m)d_input(x, mask, Ci, H, W, tw, t0, t1, V, rows, strip);
+          wg%(m)d_input(x, mask, Ci, 0, Ci, H, W, tw, t0, t1, V, rows,
+                        strip);
           for (int k = 0; k < %(aa)d; k++)
             wg_product(V + k * WG_STRIDE(Ci, t1 - t0), U + k * Co * Ci,
                        Mb + k * WG_STRIDE(Co, t1 - t0), t1 - t0, Ci, Co);
-          wg%(m)d_output(Mb, Co, H, W, tw, t0, t1, bias, relu, y, rows);
+          wg%(m)d_output(Mb, Co, 0, Co, H, W, tw, t0, t1, bias, relu, y,
+                         rows);
         }
       } else {
-        /* one thread's buffers hold the block; all run its products */
+        /* one thread's buffers hold the block; all run its products,
+           and its transforms channel by channel (each channel's values
+           are the same whichever thread computes them) */
         float* V0 = V;
         float* M0 = Mb;
         #pragma omp single copyprivate(V0, M0)
         {}
         for (npy_intp b = 0; b < nblocks; b++) {
           const npy_intp t0 = b * nb, t1 = t0 + nb < T ? t0 + nb : T;
-          #pragma omp single
-          wg%(m)d_input(x, mask, Ci, H, W, tw, t0, t1, V0, rows, strip);
+          #pragma omp for schedule(static)
+          for (npy_intp c = 0; c < Ci; c++)
+            wg%(m)d_input(x, mask, Ci, c, c + 1, H, W, tw, t0, t1, V0, rows,
+                          strip);
           #pragma omp for schedule(static)
           for (int k = 0; k < %(aa)d; k++)
             wg_product(V0 + k * WG_STRIDE(Ci, t1 - t0), U + k * Co * Ci,
                        M0 + k * WG_STRIDE(Co, t1 - t0), t1 - t0, Ci, Co);
-          #pragma omp single
-          wg%(m)d_output(M0, Co, H, W, tw, t0, t1, bias, relu, y, rows);
+          #pragma omp for schedule(static)
+          for (npy_intp c = 0; c < Co; c++)
+            wg%(m)d_output(M0, Co, c, c + 1, H, W, tw, t0, t1, bias, relu, y,
+                           rows);
         }
       }
     }
