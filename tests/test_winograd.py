@@ -163,6 +163,26 @@ def test_blocks_of_tiles_across_rows(m, min_tiles, vector, rng, monkeypatch):
         np.vdot(x.astype(np.float64), gx), rel=1e-4)
 
 
+def test_a_tiles_values_do_not_depend_on_its_block(rng, monkeypatch):
+    # the op sizes its blocks by the tiles and the threads (equal blocks,
+    # whole rounds of the threads), which is only allowed because a tile's
+    # outputs are the same bits in any block and any lane of a panel: the
+    # same layer with one block, and with blocks of 16 and 20 tiles (which
+    # start and end inside rows of tiles), forward and gradient
+    C, K, H, Wd = 7, 5, 30, 50
+    W = rng.randn(K, C, 3, 3).astype(np.float32)
+    b = rng.randn(K).astype(np.float32)
+    x = rng.randn(1, C, H, Wd).astype(np.float32)
+    g = rng.randn(1, K, H, Wd).astype(np.float32)
+    one_block = compile_layer(W, b, 4, relu=True)(x, g)
+    monkeypatch.setattr(w, "BLOCK_BYTES", 1)
+    for min_tiles in (16, 20):
+        monkeypatch.setattr(w, "MIN_TILES", min_tiles)
+        blocks = compile_layer(W, b, 4, relu=True)(x, g)
+        for got, expected in zip(blocks, one_block):
+            assert np.array_equal(got, expected)
+
+
 def test_fused_gradient_by_finite_differences(rng):
     # a nonlinear scalar through two fused layers with ReLU: the gradient's
     # directional derivative against central differences of the same

@@ -13,7 +13,8 @@
    tiles, then alpha^2 products M[k] = U[k] V[k] (C_out, nb) by wg_product,
    then the output transform, written to the image. Blocks are shared
    among OpenMP threads; with fewer blocks than threads, the blocks run in
-   turn and the threads share each block's alpha^2 products. Filled by
+   turn and the threads share each block's alpha^2 products and, channel by
+   channel, its transforms. Filled by
    winograd._fused_functions: %(m)d, %(a)d = alpha, %(aa)d = alpha^2,
    %(min_tiles)d, %(vector)d (VECTOR_FLOATS), %(cols)d (PANEL_COLUMNS),
    and the unrolled
@@ -244,15 +245,21 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
   const npy_intp th = (H + %(m)d - 1) / %(m)d, tw = (W + %(m)d - 1) / %(m)d;
   const npy_intp T = th * tw;
   const int nth = op_threads();  /* common.c */
-  /* Same bytes on any thread count: the blocks of tiles do not depend on
-     it, and each product runs on one thread. The threads share the
-     blocks, or, with fewer blocks than threads, the (m+2)^2 independent
-     products of each block. */
+  /* Same bytes on any thread count: a tile's values are the same in any
+     block and any lane of a panel, and each product runs on one thread.
+     The threads share the blocks, or, with fewer blocks than threads, the
+     (m+2)^2 independent products and the transforms of each block. */
   npy_intp nb = budget / (%(aa)d * (Ci + Co) * (npy_intp)sizeof(float));
   nb = nb / WG_PANEL * WG_PANEL;
   if (nb < %(min_tiles)d) nb = %(min_tiles)d;
   if (nb > T) nb = T;
-  const npy_intp nblocks = (T + nb - 1) / nb;
+  npy_intp nblocks = (T + nb - 1) / nb;
+  /* blocks of equal size in whole panels, as many as fill whole rounds of
+     the threads: a short last block, or one round with an idle thread,
+     left a thread waiting (a tile's values do not depend on its block) */
+  if (nblocks >= nth) nblocks = (nblocks + nth - 1) / nth * nth;
+  nb = WG_ROUND((T + nblocks - 1) / nblocks);
+  nblocks = (T + nb - 1) / nb;
   const int by_block = nblocks >= nth;
   const npy_intp ws_max = %(m)d * ((nb < tw ? nb : tw) + 1);
   int failed = 0;
