@@ -74,7 +74,7 @@ Design choices (measurements: docs/performance.md):
   whole rounds of the threads. A short last block had left a thread
   idle: 176 tiles (a 512 x 341 image's conv4 layers) ran as 128 + 48,
   now 96 + 80; 512 -> 512 channels at 42 x 64, forward + gradient, two
-  threads: 60.8 -> 45.3 ms.
+  threads, three runs: 60.8-71.3 -> 45.3-53.0 ms.
 
 Code: the C is in ``c/winograd_fused.c`` and ``c/winograd_unfused.c`` (read
 at import by :mod:`.c_sources`), the numpy side (transform matrices,
