@@ -45,9 +45,11 @@ px), and the Cauchy search's next breakpoints come from a sampled
 threshold (:func:`_smallest`), not a partition of all n values: with 30
 pairs at 512 px, 0.187 -> 0.145 s per evaluation on a 2-core AVX2 machine
 (docs/performance.md, "Our L-BFGS-B", "Start-up and the optimiser's
-passes" and "The optimiser's products and another machine"). The iterates
-are scipy's up to
-rounding: tests/test_lbfgsb.py compares them on bounded test problems.
+passes" and "The optimiser's products and another machine"). The subspace
+step takes W'Z'h from the Cauchy search's p instead of a fifth pass over S
+and Y (docs/performance.md, "Blocks and threads"). The iterates are scipy's
+up to rounding: tests/test_lbfgsb.py compares them on bounded test
+problems.
 numpy's BLAS runs on one thread inside :func:`fmin` (threadpoolctl): its
 threaded products and small LAPACK solves gave other bits on two threads.
 """
@@ -178,6 +180,19 @@ class Pairs:
         return np.concatenate([y.T, self.theta * s.T], axis=1)
 
 
+@dataclasses.dataclass
+class CauchyPoint:
+    """The generalized Cauchy point ``x`` = x_k + t d on the variables still
+    ``free`` there (the others at the bound they met), d = -g zeroed where a
+    variable is fixed or met its bound; c = W'(x - x_k) and p = W'd, as the
+    search along the path left them."""
+    x: np.ndarray
+    c: np.ndarray
+    free: np.ndarray
+    p: np.ndarray
+    t: float
+
+
 def projected_gradient_norm(x, g, lower, upper):
     """Infinity norm of the projected gradient (scipy's stopping measure)."""
     # x is in the box, so |P(g)_i| = min(|g_i|, the room on g's side)
@@ -190,8 +205,7 @@ def projected_gradient_norm(x, g, lower, upper):
 
 
 def cauchy_point(x, g, lower, upper, pairs, middle):
-    """The generalized Cauchy point: (x^c, c = W'(x^c - x), free), ``free``
-    the variables that did not meet a bound on the way."""
+    """The generalized Cauchy point (:class:`CauchyPoint`) from ``x``."""
     col = pairs.col
     # at a bound with the gradient pushing out, or l = u: fixed
     fixed = (x <= lower) & (g >= 0)
@@ -204,7 +218,7 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
     xcp = x.copy()
     c = np.zeros(2 * col)
     if not moving.any():
-        return xcp, c, free
+        return CauchyPoint(xcp, c, free, c.copy(), 0.0)
     # where each moving variable meets its bound (scipy's (x - l) / g or
     # (u - x) / d to the bit); none where d = 0
     breaks = _steps_to_bounds(x, d, lower, upper)
@@ -243,7 +257,8 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
                 tsum += times[done - 1] - t_prev
                 t_prev = times[done - 1]
                 if left == 0 and bounded and moving.all():
-                    return xcp, path.c, free  # every variable met a bound
+                    # every variable met a bound
+                    return CauchyPoint(xcp, path.c, free, path.p, tsum)
             if stopped:
                 break
             chunk = chunk[done:]
@@ -253,7 +268,7 @@ def cauchy_point(x, g, lower, upper, pairs, middle):
     dtm = max(path.dtm if left or not bounded else 0.0, 0.0)
     tsum += dtm
     xcp += tsum * d
-    return xcp, path.c + dtm * path.p, free
+    return CauchyPoint(xcp, path.c + dtm * path.p, free, path.p, tsum)
 
 
 #: Breakpoints passed at once (G = W_b M W_b' is this squared)
@@ -360,9 +375,11 @@ class _Path:
         return done, bool(stop.size) and not clamped.size
 
 
-def subspace_step(x, g, lower, upper, xcp, c, free, pairs, middle):
-    """Minimise the model over the free variables from x^c and project onto
-    the box (Morales and Nocedal's step): the new point z."""
+def subspace_step(x, g, lower, upper, cauchy, pairs, middle):
+    """Minimise the model over the free variables from the Cauchy point
+    and project onto the box (Morales and Nocedal's step): the new point
+    z."""
+    xcp, c, free = cauchy.x, cauchy.c, cauchy.free
     theta = pairs.theta
     col = pairs.col
     active = ~free
@@ -386,8 +403,10 @@ def subspace_step(x, g, lower, upper, xcp, c, free, pairs, middle):
     except np.linalg.LinAlgError:
         raise _Restart()
     # the reduced gradient r = Z'(h + W M c), h = -g - theta (x^c - x)
-    # (= -Z'(g + B (x^c - x))); W_Z'r through W_Z'W_Z, so that S and Y are
-    # read twice: for W'Z'h and for d
+    # (= -Z'(g + B (x^c - x))); W_Z'r through W_Z'W_Z. On the free
+    # variables x^c - x = t d and d = -g, so Z'h = (1 - theta t) Z'd and
+    # W'Z'h = (1 - theta t) p, which the Cauchy search kept: S and Y are
+    # read once here, for d (scipy reads them for W'Z'h too)
     h = xcp - x
     h *= theta
     h += g
@@ -396,7 +415,7 @@ def subspace_step(x, g, lower, upper, xcp, c, free, pairs, middle):
     mc = middle @ c
     wzwz = np.block([[yy, theta * sy.T],
                      [theta * sy, theta ** 2 * (ss - ss_active)]])
-    v = pairs.products(h) + wzwz @ mc
+    v = (1.0 - theta * cauchy.t) * cauchy.p + wzwz @ mc
     v1, v2 = v[:col], v[col:]
     u2 = _cho_solve(j22, v2 + k21 @ _cho_solve(j11, v1))
     u1 = _cho_solve(j11, k21.T @ u2 - v1)
@@ -512,11 +531,10 @@ def _fmin(func, x0, lower, upper, m, factr, pgtol, maxfun, maxiter, maxls,
         try:
             if pairs.col and middle is None:
                 middle = pairs.middle()
-            xcp, c, free = cauchy_point(x, g, lower, upper, pairs, middle)
-            z = xcp
-            if free.any() and pairs.col:
-                z = subspace_step(x, g, lower, upper, xcp, c, free, pairs,
-                                  middle)
+            cauchy = cauchy_point(x, g, lower, upper, pairs, middle)
+            z = cauchy.x
+            if cauchy.free.any() and pairs.col:
+                z = subspace_step(x, g, lower, upper, cauchy, pairs, middle)
         except _Restart:
             pairs.clear()
             middle = None

@@ -227,6 +227,40 @@ def test_the_chunked_cauchy_path_follows_the_recurrences():
     np.testing.assert_allclose(path.c, c, rtol=1e-12, atol=1e-12)
 
 
+def test_the_cauchy_point_carries_what_the_subspace_step_reads():
+    # the subspace step takes W'Z'h, h = -g - theta (x^c - x) on the free
+    # variables, as (1 - theta t) p from the Cauchy search instead of a
+    # pass over S and Y: against products computed directly here, on a
+    # problem where the search passes some breakpoints and stops between
+    # two (variables at a bound, fixed ones, free ones all present)
+    rng = np.random.RandomState(7)
+    n, m = 3000, 5
+    lower, upper = -np.ones(n), np.ones(n)
+    x = rng.uniform(-1, 1, n)
+    x[:100], x[100:200] = -1.0, 1.0
+    g = rng.randn(n)
+    g[:50] = np.abs(g[:50])  # at the lower bound, pushed out: fixed
+    pairs = lbfgsb.Pairs.empty(m, n)
+    for _ in range(m):
+        s = 0.01 * rng.randn(n)
+        y = s * rng.uniform(0.5, 2.0, n) + 0.001 * rng.randn(n)
+        pairs.add(s, y, float(s @ y), float(s @ s))
+    cauchy = lbfgsb.cauchy_point(x, g, lower, upper, pairs, pairs.middle())
+    free = cauchy.free
+    passed = ~free & (x > lower) & (x < upper)  # met a bound on the way
+    assert passed.sum() > 10 and free.sum() > n // 2 and cauchy.t > 0
+    d = np.where(free, -g, 0.0)
+    np.testing.assert_allclose(cauchy.x[free], x[free] + cauchy.t * d[free],
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(cauchy.p, pairs.products(d), rtol=1e-9,
+                               atol=1e-12)
+    h = np.where(free, -g - pairs.theta * (cauchy.x - x), 0.0)
+    np.testing.assert_allclose((1 - pairs.theta * cauchy.t) * cauchy.p,
+                               pairs.products(h), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(cauchy.c, pairs.products(cauchy.x - x),
+                               rtol=1e-9, atol=1e-12)
+
+
 SAME_BITS = """
 import hashlib, sys
 import numpy as np
