@@ -135,13 +135,13 @@ def test_kernel_filters_are_the_transform_in_panels(rng):
 @pytest.mark.parametrize("min_tiles", [16, 20, 40])
 @pytest.mark.parametrize("m", [2, 4])
 def test_blocks_of_tiles_across_rows(m, min_tiles, vector, rng, monkeypatch):
-    # small blocks (16, 20 or 40 tiles: whole panels of 16 or 32 tiles, and
-    # panels cut short) that start and end inside rows of tiles, and a
-    # batch of two images; the products' kernel with the vectors of this
-    # machine and with AVX-512's 16 floats (emulated by GCC where there is
-    # none); 5 output channels forward, 7 (a panel of 6 and one of 1) in
-    # the gradient; the linear op without ReLU: the adjoint identity
-    # <Kx, g> = <x, K*g> with K* the op's own gradient
+    # small blocks (from MIN_TILES 16, 20 or 40; cut at panels of 16 or
+    # 32 tiles, the last panel short) that start and end inside rows of
+    # tiles, and a batch of two images; the products' kernel with the
+    # vectors of this machine and with AVX-512's 16 floats (emulated by GCC
+    # where there is none); 5 output channels forward, 7 (a panel of 6 and
+    # one of 1) in the gradient; the linear op without ReLU: the adjoint
+    # identity <Kx, g> = <x, K*g> with K* the op's own gradient
     import theano
     import theano.tensor as T
     monkeypatch.setattr(w, "BLOCK_BYTES", 1)
@@ -164,11 +164,12 @@ def test_blocks_of_tiles_across_rows(m, min_tiles, vector, rng, monkeypatch):
 
 
 def test_a_tiles_values_do_not_depend_on_its_block(rng, monkeypatch):
-    # the op sizes its blocks by the tiles and the threads (equal blocks,
-    # whole rounds of the threads), which is only allowed because a tile's
-    # outputs are the same bits in any block and any lane of a panel: the
-    # same layer with one block, and with blocks of 16 and 20 tiles (which
-    # start and end inside rows of tiles), forward and gradient
+    # the op sizes its blocks by the tiles and the threads (whole rounds
+    # of the threads, cut at panels), which is only allowed because a
+    # tile's outputs are the same bits in any block: the same layer (104
+    # tiles, 13 a row) in one block, and in blocks of about 16 and 48
+    # tiles (7 and 4 blocks with 16-tile panels, edges inside rows of
+    # tiles), forward and gradient
     C, K, H, Wd = 7, 5, 30, 50
     W = rng.randn(K, C, 3, 3).astype(np.float32)
     b = rng.randn(K).astype(np.float32)
@@ -176,7 +177,7 @@ def test_a_tiles_values_do_not_depend_on_its_block(rng, monkeypatch):
     g = rng.randn(1, K, H, Wd).astype(np.float32)
     one_block = compile_layer(W, b, 4, relu=True)(x, g)
     monkeypatch.setattr(w, "BLOCK_BYTES", 1)
-    for min_tiles in (16, 20):
+    for min_tiles in (16, 48):
         monkeypatch.setattr(w, "MIN_TILES", min_tiles)
         blocks = compile_layer(W, b, 4, relu=True)(x, g)
         for got, expected in zip(blocks, one_block):

@@ -17,12 +17,12 @@ Two implementations:
 * **Fused** (:class:`FusedCorrelation`, the default of
   :class:`WinogradConv3x3Layer`, tile size :data:`FUSED` = 4). One C op per
   layer: the tiles are cut into blocks of about :data:`BLOCK_BYTES` of
-  transformed data (at least :data:`MIN_TILES` tiles); per block, the input
-  transform, alpha² matrix products (our own kernel, below) and the output
-  transform with bias and ReLU run back to back on buffers that stay in
-  cache, so no transformed tensor ever goes through memory. Blocks are
-  shared among OpenMP threads. The gradient w.r.t.
-  the input is the same op on the output gradient masked by ``y > 0`` (the
+  transformed data (about :data:`MIN_TILES` tiles at least); per block,
+  the input transform, alpha² matrix products (our own kernel, below) and
+  the output transform with bias and ReLU run back to back on buffers that
+  stay in cache, so no transformed tensor ever goes through memory. Blocks
+  are shared among OpenMP threads. The gradient w.r.t. the input is the
+  same op on the output gradient masked by ``y > 0`` (the
   ReLU's mask, read from the output) with the transposed, flipped filters:
   a 3x3 'same' correlation too. This is what NNPACK and oneDNN do on CPUs
   (prior art; the code here is written from the paper). F(4x4, 3x3)'s
@@ -57,24 +57,25 @@ Design choices (measurements: docs/performance.md):
   extensions, so one source serves every vector width; see
   :data:`VECTOR_FLOATS`).
 * Blocks hold about 2 MiB of transformed data and at least
-  :data:`MIN_TILES` = 128 tiles (chosen while the products were OpenBLAS's,
-  whose packing made smaller blocks slower). With fewer blocks than
-  threads (deep layers of small images) the threads share each block's
-  alpha² products instead, and its transforms channel by channel (since
-  2026-12-06: 1.2-3.3 ms less per such layer at 256 px, where one thread
-  had done them while the other waited).
+  :data:`MIN_TILES` = 128 tiles before they are evened out (below)
+  (chosen while the products were OpenBLAS's, whose packing made smaller
+  blocks slower). With fewer blocks than threads (deep layers of small
+  images) the threads share each block's alpha² products instead, and
+  its transforms channel by channel (since 2026-12-06: 0.6-1.8 ms less per
+  such layer at 256 px, where one thread had done them while the other
+  waited).
 * Threads: this op uses OMP_NUM_THREADS if set, else OPENBLAS_NUM_THREADS
   if set (so ``OPENBLAS_NUM_THREADS=1`` keeps a process on one core, as
   ``make compare`` expects), else the cores.
 * The same bytes on any thread count: a tile's values do not depend on
-  its block or its lane in a panel, each product runs on one thread, and
-  so does the filter transform's gemm (tests/test_reproducibility.py,
-  tests/test_winograd.py). So the blocks may depend on the threads: the
-  tiles are cut into blocks of equal size (whole panels), as many as make
-  whole rounds of the threads. A short last block had left a thread
-  idle: 176 tiles (a 512 x 341 image's conv4 layers) ran as 128 + 48,
-  now 96 + 80; 512 -> 512 channels at 42 x 64, forward + gradient, two
-  threads, three runs: 60.8-71.3 -> 45.3-53.0 ms.
+  its block, each product runs on one thread, and so does the filter
+  transform's gemm (tests/test_reproducibility.py, tests/test_winograd.py).
+  So the blocks may depend on the threads: their number is rounded up to
+  whole rounds of the threads, and the tiles are cut at panel boundaries
+  into blocks that differ by at most a panel. A short last block had left
+  a thread idle: 176 tiles (a 512 x 341 image's conv4 layers) ran as
+  128 + 48, now 80 + 96; 512 -> 512 channels at 42 x 64, forward +
+  gradient, two threads, four runs: 60.8-71.3 -> 44.9-53.0 ms.
 
 Code: the C is in ``c/winograd_fused.c`` and ``c/winograd_unfused.c`` (read
 at import by :mod:`.c_sources`), the numpy side (transform matrices,
@@ -137,7 +138,8 @@ FUSED = 4
 #: Bytes of transformed input and products (alpha² (C_in + C_out) floats a
 #: tile) one block of tiles may take; see the module docstring.
 BLOCK_BYTES = 1 << 21
-#: Fewest tiles in a block.
+#: Fewest tiles in a block before the blocks are evened out over the
+#: threads (which may leave them smaller).
 MIN_TILES = 128
 #: Floats per vector register of the products' kernel: 0 lets the compiler
 #: flags decide (16 with AVX-512, else 8); tests set 16 to run the AVX-512

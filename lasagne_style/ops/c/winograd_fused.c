@@ -125,6 +125,15 @@ static void wg_product(const float* V, const float* U, float* M,
     }
   }
 }
+/* The first tile of block b of nblocks over T tiles (panels panels),
+   T for b = nblocks: blocks start at panel boundaries and differ by at
+   most a panel. */
+static inline npy_intp wg_block(npy_intp b, npy_intp nblocks,
+    npy_intp panels, npy_intp T)
+{
+  const npy_intp t = WG_PANEL * (b * panels / nblocks);
+  return t < T ? t : T;
+}
 #endif
 /* The input transform of tiles t0 .. t1 - 1, channels c0 .. c1 - 1 (of C). */
 static void wg%(m)d_input(const float* x, const float* mask, npy_intp C,
@@ -227,10 +236,10 @@ static void wg%(m)d_output(const float* M, npy_intp C, npy_intp c0,
         %(store)s
       }
       for (int i = 0; i < %(m)d; i++) {
-        const npy_intp r = %(m)d * p + i, c0 = %(m)d * q0;
+        const npy_intp r = %(m)d * p + i, col = %(m)d * q0;
         if (r >= H) break;
-        const npy_intp count = W - c0 < sw ? W - c0 : sw;
-        memcpy(y + (c * H + r) * W + c0, stage + i * sw,
+        const npy_intp count = W - col < sw ? W - col : sw;
+        memcpy(y + (c * H + r) * W + col, stage + i * sw,
                count * sizeof(float));
       }
     }
@@ -253,13 +262,15 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
   nb = nb / WG_PANEL * WG_PANEL;
   if (nb < %(min_tiles)d) nb = %(min_tiles)d;
   if (nb > T) nb = T;
+  /* as many blocks as that asks, rounded up to whole rounds of the
+     threads, cut at panel boundaries into blocks that differ by at most a
+     panel: a short last block, or a round with an idle thread, left a
+     thread waiting (a tile's values do not depend on its block) */
+  const npy_intp panels = (T + WG_PANEL - 1) / WG_PANEL;
   npy_intp nblocks = (T + nb - 1) / nb;
-  /* blocks of equal size in whole panels, as many as fill whole rounds of
-     the threads: a short last block, or one round with an idle thread,
-     left a thread waiting (a tile's values do not depend on its block) */
   if (nblocks >= nth) nblocks = (nblocks + nth - 1) / nth * nth;
-  nb = WG_ROUND((T + nblocks - 1) / nblocks);
-  nblocks = (T + nb - 1) / nb;
+  if (nblocks > panels) nblocks = panels;
+  nb = WG_PANEL * ((panels + nblocks - 1) / nblocks);  /* the largest */
   const int by_block = nblocks >= nth;
   const npy_intp ws_max = %(m)d * ((nb < tw ? nb : tw) + 1);
   int failed = 0;
@@ -278,7 +289,8 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
       if (by_block) {
         #pragma omp for schedule(dynamic, 1)
         for (npy_intp b = 0; b < nblocks; b++) {
-          const npy_intp t0 = b * nb, t1 = t0 + nb < T ? t0 + nb : T;
+          const npy_intp t0 = wg_block(b, nblocks, panels, T);
+          const npy_intp t1 = wg_block(b + 1, nblocks, panels, T);
           wg%(m)d_input(x, mask, Ci, 0, Ci, H, W, tw, t0, t1, V, rows,
                         strip);
           for (int k = 0; k < %(aa)d; k++)
@@ -296,7 +308,8 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
         #pragma omp single copyprivate(V0, M0)
         {}
         for (npy_intp b = 0; b < nblocks; b++) {
-          const npy_intp t0 = b * nb, t1 = t0 + nb < T ? t0 + nb : T;
+          const npy_intp t0 = wg_block(b, nblocks, panels, T);
+          const npy_intp t1 = wg_block(b + 1, nblocks, panels, T);
           #pragma omp for schedule(static)
           for (npy_intp c = 0; c < Ci; c++)
             wg%(m)d_input(x, mask, Ci, c, c + 1, H, W, tw, t0, t1, V0, rows,
