@@ -17,7 +17,8 @@ Two implementations:
 * **Fused** (:class:`FusedCorrelation`, the default of
   :class:`WinogradConv3x3Layer`, tile size :data:`FUSED` = 4). One C op per
   layer: the tiles are cut into blocks of about :data:`BLOCK_BYTES` of
-  transformed data (about :data:`MIN_TILES` tiles at least); per block,
+  transformed data (:data:`MIN_TILES` tiles at least, then evened out over
+  the threads); per block,
   the input transform, alpha² matrix products (our own kernel, below) and
   the output transform with bias and ReLU run back to back on buffers that
   stay in cache, so no transformed tensor ever goes through memory. Blocks

@@ -255,7 +255,7 @@ static int wg%(m)d_conv(const float* x, const float* mask, npy_intp Ci,
   const npy_intp T = th * tw;
   const int nth = op_threads();  /* common.c */
   /* Same bytes on any thread count: a tile's values are the same in any
-     block and any lane of a panel, and each product runs on one thread.
+     block, and each product runs on one thread.
      The threads share the blocks, or, with fewer blocks than threads, the
      (m+2)^2 independent products and the transforms of each block. */
   npy_intp nb = budget / (%(aa)d * (Ci + Co) * (npy_intp)sizeof(float));
