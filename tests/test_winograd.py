@@ -21,6 +21,15 @@ def correlate(x, W, b=None):
                                      np.asarray(b, np.float64))
 
 
+def random_layer(rng, C, K, H, Wd):
+    """Filters, bias, an input and an output gradient for a C -> K layer
+    on one H x Wd image, all float32."""
+    return (rng.randn(K, C, 3, 3).astype(np.float32),
+            rng.randn(K).astype(np.float32),
+            rng.randn(1, C, H, Wd).astype(np.float32),
+            rng.randn(1, K, H, Wd).astype(np.float32))
+
+
 def compile_layer(W, b, m, relu, extra_outputs=()):
     """Theano function x, g -> (y, d<y, g>/dx, d<y, g>/db) of
     FusedCorrelation with F(m x m, 3x3)."""
@@ -170,11 +179,7 @@ def test_a_tiles_values_do_not_depend_on_its_block(rng, monkeypatch):
     # tiles, 13 a row) in one block, and in blocks of about 16 and 48
     # tiles (7 and 4 blocks with 16-tile panels, edges inside rows of
     # tiles), forward and gradient
-    C, K, H, Wd = 7, 5, 30, 50
-    W = rng.randn(K, C, 3, 3).astype(np.float32)
-    b = rng.randn(K).astype(np.float32)
-    x = rng.randn(1, C, H, Wd).astype(np.float32)
-    g = rng.randn(1, K, H, Wd).astype(np.float32)
+    W, b, x, g = random_layer(rng, 7, 5, 30, 50)
     one_block = compile_layer(W, b, 4, relu=True)(x, g)
     monkeypatch.setattr(w, "BLOCK_BYTES", 1)
     for min_tiles in (16, 48):
@@ -220,11 +225,8 @@ def test_layer_equals_theano_conv2d(fused, rng):
     import theano
     import theano.tensor as T
     from lasagne.layers import InputLayer, get_output
-    C, K, H, Wd = 7, 9, 19, 22
-    W = rng.randn(K, C, 3, 3).astype(np.float32)
-    b = rng.randn(K).astype(np.float32)
-    x = rng.randn(1, C, H, Wd).astype(np.float32)
-    g = rng.randn(1, K, H, Wd).astype(np.float32)
+    C, K = 7, 9
+    W, b, x, g = random_layer(rng, C, K, 19, 22)
     xs = T.tensor4("x")
     layer = w.WinogradConv3x3Layer(InputLayer((1, C, None, None), xs), K,
                                    W=W, b=b, fused=fused)
