@@ -18,14 +18,14 @@ Two implementations:
   :class:`WinogradConv3x3Layer`, tile size :data:`FUSED` = 4). One C op per
   layer: the tiles are cut into blocks of about :data:`BLOCK_BYTES` of
   transformed data (:data:`MIN_TILES` tiles at least, then evened out over
-  the threads); per block,
-  the input transform, alpha² matrix products (our own kernel, below) and
-  the output transform with bias and ReLU run back to back on buffers that
-  stay in cache, so no transformed tensor ever goes through memory. Blocks
-  are shared among OpenMP threads. The gradient w.r.t. the input is the
-  same op on the output gradient masked by ``y > 0`` (the
-  ReLU's mask, read from the output) with the transposed, flipped filters:
-  a 3x3 'same' correlation too. This is what NNPACK and oneDNN do on CPUs
+  the threads); per block, the input transform, alpha² matrix products
+  (our own kernel, below) and the output transform with bias and ReLU run
+  back to back on buffers that stay in cache, so no transformed tensor
+  ever goes through memory. Blocks are shared among OpenMP threads. The
+  gradient w.r.t. the input is the same op on the output gradient masked
+  by ``y > 0`` (the ReLU's mask, read from the output) with the
+  transposed, flipped filters: a 3x3 'same' correlation too. This is what
+  NNPACK and oneDNN do on CPUs
   (prior art; the code here is written from the paper). F(4x4, 3x3)'s
   transforms have entries up to 8 (input) and 1/24 (filter): in float32 the
   outputs differ from direct correlation by about 5e-6 of their largest
