@@ -25,8 +25,8 @@ Two implementations:
   gradient w.r.t. the input is the same op on the output gradient masked
   by ``y > 0`` (the ReLU's mask, read from the output) with the
   transposed, flipped filters: a 3x3 'same' correlation too. This is what
-  NNPACK and oneDNN do on CPUs
-  (prior art; the code here is written from the paper). F(4x4, 3x3)'s
+  NNPACK and oneDNN do on CPUs (prior art; the code here is written from
+  the paper). F(4x4, 3x3)'s
   transforms have entries up to 8 (input) and 1/24 (filter): in float32 the
   outputs differ from direct correlation by about 5e-6 of their largest
   value against 3e-7 for F(2x2, 3x3), and the objective's loss agrees with
